@@ -1,0 +1,3 @@
+"""The fairshare command line: thin commands that call the parts."""
+
+__all__: list[str] = []

@@ -1,0 +1,118 @@
+"""Multinomial logistic regression in numpy, with parameters as ``list[numpy.ndarray]`` (Flower's convention).
+
+Parameters are ``[W, b]`` with ``W`` of shape ``(n_features, n_classes)`` and ``b`` of shape ``(n_classes,)``.
+The logits ``X @ W + b`` are *linear in the parameters*: the logits of ``params + delta`` are the logits of
+``params`` plus ``X @ dW + db``. Valuation relies on this to build any coalition's model from per-member
+validation-logit deltas without a forward pass per coalition (``linear_in_params = True``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from fairshare.errors import LearningError
+
+__all__ = ["LogisticRegression", "Params", "params_hash"]
+
+Params = list[np.ndarray]
+
+
+def params_hash(params: Params) -> bytes:
+    """SHA-256 over the parameters' dtype, shape and little-endian bytes: the model hash recorded on chain.
+
+    Two parameter lists hash equal exactly when every array has the same dtype, shape and values, so anyone
+    holding the artifact can recompute the on-chain hash.
+    """
+    digest = hashlib.sha256()
+    for array in params:
+        a = np.ascontiguousarray(array)
+        digest.update(a.dtype.str.encode())
+        digest.update(repr(a.shape).encode())
+        digest.update(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
+    return digest.digest()
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class LogisticRegression:
+    """Softmax regression with L2 penalty, trained by mini-batch gradient descent.
+
+    ``l2`` is the penalty on ``W`` (not ``b``) added to the mean log-loss during local training.
+    """
+
+    n_features: int
+    n_classes: int
+    l2: float = 1e-3
+    linear_in_params: bool = True
+
+    def init_params(self, seed: int = 0) -> Params:
+        """Zero weights: a deterministic start, so every run with the same seed and data is reproducible."""
+        del seed  # zero init is already deterministic; the argument keeps the interface uniform
+        return [np.zeros((self.n_features, self.n_classes)), np.zeros(self.n_classes)]
+
+    def check(self, params: Params) -> None:
+        """Raise ``LearningError`` unless ``params`` has this model's shapes and only finite values."""
+        shapes = [(self.n_features, self.n_classes), (self.n_classes,)]
+        if len(params) != 2 or [tuple(p.shape) for p in params] != shapes:
+            found = [tuple(np.shape(p)) for p in params]
+            raise LearningError(f"model parameters have shapes {found}; expected {shapes}")
+        if not all(np.isfinite(p).all() for p in params):
+            raise LearningError("model parameters contain NaN or Inf")
+
+    def logits(self, params: Params, X: np.ndarray) -> np.ndarray:
+        """``X @ W + b``: shape ``(n_samples, n_classes)``; linear in ``params``."""
+        W, b = params
+        return X @ W + b
+
+    def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
+        return np.exp(_log_softmax(self.logits(params, X)))
+
+    def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
+        return self.logits(params, X).argmax(axis=1)
+
+    def log_loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
+        """Mean negative log-likelihood of the true labels (no penalty)."""
+        logp = _log_softmax(self.logits(params, X))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    def accuracy(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
+        return float((self.predict(params, X) == y).mean())
+
+    def gradient(self, params: Params, X: np.ndarray, y: np.ndarray) -> Params:
+        """Gradient of mean log-loss + ``l2/2 * ||W||^2``."""
+        W, _ = params
+        probs = np.exp(_log_softmax(self.logits(params, X)))
+        probs[np.arange(len(y)), y] -= 1.0
+        probs /= len(y)
+        return [X.T @ probs + self.l2 * W, probs.sum(axis=0)]
+
+    def fit_local(
+        self,
+        params: Params,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        epochs: int,
+        learning_rate: float,
+        batch_size: int,
+        rng: np.random.Generator,
+    ) -> Params:
+        """Local training from ``params``; returns new arrays and never mutates the input."""
+        if len(y) == 0:
+            raise LearningError("cannot train on an empty partition")
+        W, b = (p.astype(np.float64, copy=True) for p in params)
+        for _ in range(epochs):
+            order = rng.permutation(len(y))
+            for start in range(0, len(y), batch_size):
+                idx = order[start : start + batch_size]
+                gW, gb = self.gradient([W, b], X[idx], y[idx])
+                W -= learning_rate * gW
+                b -= learning_rate * gb
+        return [W, b]
