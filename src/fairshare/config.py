@@ -1,0 +1,202 @@
+"""The consortium file (TOML) parsed into typed, validated objects.
+
+Every error names the file and the dotted key that is wrong, so a user can fix the file without reading code.
+Unknown keys are errors too: a misspelt key silently ignored would change who gets paid.
+This module reads the file and nothing else; resolving data paths relative to the file is the only I/O-adjacent
+work it does, so that ``fairshare demo --config examples/x.toml`` works from any directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fairshare.errors import ConfigError
+
+__all__ = [
+    "ChainSettings",
+    "ConsortiumConfig",
+    "DataSettings",
+    "MemberSettings",
+    "ModelSettings",
+    "RevenueSettings",
+    "TrainingSettings",
+    "ValuationSettings",
+    "load_config",
+    "with_members",
+]
+
+Behaviour = Literal["honest", "free_rider", "random_update", "label_flip"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class MemberSettings(_Strict):
+    """One organisation. ``weight`` sizes its partition of a bundled dataset; ``csv`` points at its own data instead."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    csv: Path | None = None
+    behaviour: Behaviour = "honest"
+    copy_of: str | None = None
+    """Demo/benchmark only: this identity holds a copy of that member's rows (a replication attack)."""
+
+
+class DataSettings(_Strict):
+    """Where the rows come from. A bundled dataset is split among members; CSV members bring their own rows."""
+
+    dataset: str | None = "breast_cancer"
+    label: str = "label"
+    validation_csv: Path | None = None
+    test_csv: Path | None = None
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    label_skew: Annotated[float, Field(gt=0)] | None = 1.0
+    """Dirichlet alpha for label skew across members (smaller = more skewed); omit for IID."""
+    seed: int = 7
+
+
+class ModelSettings(_Strict):
+    kind: Literal["logistic_regression"] = "logistic_regression"
+    l2: Annotated[float, Field(ge=0)] = 1e-3
+
+
+class TrainingSettings(_Strict):
+    rounds: Annotated[int, Field(ge=1, le=1000)] = 8
+    local_epochs: Annotated[int, Field(ge=1, le=100)] = 2
+    learning_rate: Annotated[float, Field(gt=0)] = 0.1
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    seed: int = 0
+
+
+class ValuationSettings(_Strict):
+    method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine"] = "auto"
+    utility: Literal["log_likelihood", "accuracy"] = "log_likelihood"
+    drop_flagged: bool = True
+    aggregator: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
+    seed: int = 0
+    share_scale: Annotated[int, Field(ge=1)] = 10**9
+    """Shares minted per unit of utility gained (nats of validation log-likelihood by default)."""
+
+
+class RevenueSettings(_Strict):
+    """Amounts are integers in the token's smallest unit (wei for the native coin)."""
+
+    treasury_cut_bps: Annotated[int, Field(ge=0, le=10_000)] = 500
+    price_per_call: Annotated[int, Field(ge=0)] = 10**15
+    demo_calls: Annotated[int, Field(ge=0, le=1_000_000)] = 120
+    """How many paid model calls the demo's simulated customers make."""
+    demo_rows_per_call: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
+class ChainSettings(_Strict):
+    url: str | None = None
+    """None or empty: the embedded chain in ``<home>/chain.sqlite``. Otherwise any Ethereum JSON-RPC URL."""
+
+
+class ConsortiumConfig(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    data: DataSettings = DataSettings()
+    model: ModelSettings = ModelSettings()
+    training: TrainingSettings = TrainingSettings()
+    valuation: ValuationSettings = ValuationSettings()
+    revenue: RevenueSettings = RevenueSettings()
+    chain: ChainSettings = ChainSettings()
+    members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
+
+    @model_validator(mode="after")
+    def _check_members(self) -> ConsortiumConfig:
+        names = [m.name for m in self.members]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"member names must be unique; repeated: {', '.join(duplicates)}")
+        for member in self.members:
+            if member.copy_of is not None and member.copy_of not in names:
+                raise ValueError(f"member {member.name!r} has copy_of={member.copy_of!r}, which is not a member")
+            if member.csv is None and self.data.dataset is None:
+                raise ValueError(f"member {member.name!r} has no csv and [data] names no dataset to split")
+        if any(m.csv is not None for m in self.members) and (
+            self.data.validation_csv is None or self.data.test_csv is None
+        ):
+            raise ValueError("members with csv data need [data] validation_csv and test_csv for the coordinator")
+        return self
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _resolve(path: Path | None, base: Path) -> Path | None:
+    if path is None:
+        return None
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_config(path: Path) -> ConsortiumConfig:
+    """Parse and validate a consortium file; relative data paths are resolved against the file's folder."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"consortium file {path} does not exist; pass --config with an existing file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read consortium file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        config = ConsortiumConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = _format_location(error["loc"])
+            if error["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{key}'")
+            else:
+                problems.append(f"'{key}': {error['msg']}")
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from exc
+    base = path.resolve().parent
+    members = [m.model_copy(update={"csv": _resolve(m.csv, base)}) for m in config.members]
+    data = config.data.model_copy(
+        update={
+            "validation_csv": _resolve(config.data.validation_csv, base),
+            "test_csv": _resolve(config.data.test_csv, base),
+        }
+    )
+    return config.model_copy(update={"members": members, "data": data})
+
+
+def with_members(config: ConsortiumConfig, count: int) -> ConsortiumConfig:
+    """The first ``count`` members of ``config``, or all of them plus honest members named ``member-K`` up to ``count``.
+
+    Extra members need a bundled dataset to take rows from; copies refer to members that must stay in.
+    """
+    if count < 2:
+        raise ConfigError(f"--members must be at least 2; got {count}")
+    members = list(config.members[:count])
+    kept = {m.name for m in members}
+    for member in members:
+        if member.copy_of is not None and member.copy_of not in kept:
+            raise ConfigError(
+                f"--members {count} drops {member.copy_of!r}, of which {member.name!r} holds a copy; use more members"
+            )
+    if count > len(members) and config.data.dataset is None:
+        raise ConfigError(f"--members {count}: the file has {len(members)} CSV members and no dataset to split")
+    k = 1
+    while len(members) < count:
+        name = f"member-{k}"
+        if name not in kept:
+            members.append(MemberSettings(name=name))
+            kept.add(name)
+        k += 1
+    return config.model_copy(update={"members": members})

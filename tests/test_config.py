@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+
+from fairshare.config import load_config, with_members
+from fairshare.errors import ConfigError
+
+MINIMAL = """
+name = "c1"
+[[members]]
+name = "a"
+[[members]]
+name = "b"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "consortium.toml"
+    path.write_text(text)
+    return path
+
+
+def test_examples_parse(examples_dir: Path) -> None:
+    for name in ("healthcare.toml", "finance.toml"):
+        config = load_config(examples_dir / name)
+        assert len(config.members) >= 2
+        assert config.valuation.method == "auto"
+
+
+def test_defaults_fill_in(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.data.dataset == "breast_cancer"
+    assert config.chain.url is None
+    assert [m.behaviour for m in config.members] == ["honest", "honest"]
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "\n[training]\nrouns = 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "unknown key 'training.rouns'" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_wrong_type_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace('name = "b"', 'name = "b"\nweight = "heavy"'))
+    with pytest.raises(ConfigError, match=r"'members\[1\]\.weight'"):
+        load_config(path)
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "name = [unclosed"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_duplicate_member_names(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="repeated: a"):
+        load_config(write(tmp_path, MINIMAL.replace('name = "b"', 'name = "a"')))
+
+
+def test_csv_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "a"', 'name = "a"\ncsv = "data/a.csv"') + (
+        '\n[data]\nvalidation_csv = "v.csv"\ntest_csv = "t.csv"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.members[0].csv == (tmp_path / "data" / "a.csv").resolve()
+    assert config.data.test_csv == (tmp_path / "t.csv").resolve()
+
+
+def test_csv_members_need_coordinator_data(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "a"', 'name = "a"\ncsv = "a.csv"')
+    with pytest.raises(ConfigError, match="validation_csv and test_csv"):
+        load_config(write(tmp_path, text))
+
+
+def test_with_members_truncates_and_extends(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert [m.name for m in with_members(config, 4).members] == ["a", "b", "member-1", "member-2"]
+    assert [m.name for m in with_members(config, 2).members] == ["a", "b"]
+    with pytest.raises(ConfigError, match="at least 2"):
+        with_members(config, 1)
