@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from fairshare.config import load_config, with_members
+from fairshare.config import load_config, save_config, with_members
 from fairshare.errors import ConfigError
 
 MINIMAL = """
@@ -84,3 +84,9 @@ def test_with_members_truncates_and_extends(tmp_path: Path) -> None:
     assert [m.name for m in with_members(config, 2).members] == ["a", "b"]
     with pytest.raises(ConfigError, match="at least 2"):
         with_members(config, 1)
+
+
+def test_save_config_round_trips(tmp_path: Path, examples_dir: Path) -> None:
+    config = with_members(load_config(examples_dir / "healthcare.toml"), 7)
+    save_config(config, tmp_path / "saved.toml")
+    assert load_config(tmp_path / "saved.toml") == config

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fairshare.errors import ConfigError
@@ -26,6 +27,7 @@ __all__ = [
     "TrainingSettings",
     "ValuationSettings",
     "load_config",
+    "save_config",
     "with_members",
 ]
 
@@ -200,3 +202,16 @@ def with_members(config: ConsortiumConfig, count: int) -> ConsortiumConfig:
             kept.add(name)
         k += 1
     return config.model_copy(update={"members": members})
+
+
+def _drop_none(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def save_config(config: ConsortiumConfig, path: Path) -> None:
+    """Write ``config`` as a consortium file that ``load_config`` reads back to an equal object (paths absolute)."""
+    path.write_text(tomli_w.dumps(_drop_none(config.model_dump(mode="json"))), encoding="utf-8")
