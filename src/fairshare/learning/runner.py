@@ -1,0 +1,179 @@
+"""The default runner: the real ServerApp and ClientApp, with messages delivered in-process.
+
+``InProcessGrid`` implements Flower's public ``Grid`` interface by calling the ClientApp directly for each
+message, with one ``Context`` per member node (its ``node_config`` carries ``member``, ``data-path`` and
+``behaviour``, exactly what a SuperNode is started with). No Ray, no sockets: 5 members x 8 rounds take
+about a second. It touches Flower internals to stamp message identities (``TaskIdentity``, message ids),
+which is why flwr is pinned and this runner is tested.
+
+On Flower's deployment runtime the same apps run unchanged, one SuperNode per member::
+
+    flower-superlink --ssl-ca-certfile ... --enable-supernode-auth
+    flower-supernode --superlink HOST:9092 --node-config "member='st-marys' data-path='/data/st-marys.npz'"
+    flwr run . <federation>
+
+(``fairshare coordinator start`` / ``fairshare node start`` wrap these; see docs.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import uuid4
+
+from flwr.app import Context, Message, RecordDict
+from flwr.app.error import Error
+from flwr.clientapp import ClientApp
+from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
+from flwr.serverapp import Grid
+from flwr.supercore.run import Run
+from flwr.supercore.task_identity import TaskIdentity
+
+from fairshare.errors import LearningError
+from fairshare.learning import clientapp
+from fairshare.learning.data import Dataset
+from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app
+from fairshare.learning.strategy import RoundHook
+
+__all__ = ["FederationSpec", "InProcessGrid", "MemberSpec", "TrainingResult", "run_federation"]
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    name: str
+    data_path: Path
+    behaviour: str = "honest"
+
+
+@dataclass(frozen=True)
+class FederationSpec:
+    model: LogisticRegression
+    members: Sequence[MemberSpec]
+    rounds: int
+    local_epochs: int
+    learning_rate: float
+    batch_size: int
+    seed: int
+    test: Dataset
+    initial: Params | None = None
+    first_round: int = 1
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    params: Params
+    rounds: list[RoundResult] = field(default_factory=list)
+
+
+class InProcessGrid(Grid):
+    """Delivers each message to the member's ClientApp in this process and keeps the replies until pulled."""
+
+    def __init__(self, app: ClientApp, contexts: dict[int, Context], run_id: int) -> None:
+        self._app = app
+        self._contexts = contexts
+        self._run = Run.create_empty(run_id)
+        self._replies: dict[str, Message] = {}
+
+    def set_run(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def run(self) -> Run:
+        return self._run
+
+    def create_message(
+        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+    ) -> Message:
+        return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return list(self._contexts)
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        ids = []
+        for message in messages:
+            message_id = str(uuid4())
+            message.metadata.__dict__["_message_id"] = message_id
+            context = self._contexts.get(message.metadata.dst_node_id)
+            if context is None:
+                raise LearningError(f"no member node with id {message.metadata.dst_node_id}")
+            try:
+                reply = self._app(message, context)
+            except Exception as exc:  # a member's failure is its reply, as on the real runtime
+                error = Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, f"{type(exc).__name__}: {exc}")
+                reply = Message(error, reply_to=message)
+            reply.metadata.__dict__["_message_id"] = str(uuid4())
+            self._replies[message_id] = reply
+            ids.append(message_id)
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return [self._replies.pop(i) for i in message_ids if i in self._replies]
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        return self.pull_messages(self.push_messages(messages))
+
+
+def run_federation(
+    spec: FederationSpec, hook: RoundHook, on_round: Callable[[RoundResult], None] | None = None
+) -> TrainingResult:
+    """Run ``spec.rounds`` rounds; the hook turns each round's member updates into the next global model."""
+    if not spec.members:
+        raise LearningError("a federation needs at least one member")
+    for member in spec.members:
+        if not Path(member.data_path).exists():
+            raise LearningError(f"member {member.name!r}: data file {member.data_path} does not exist")
+        if member.behaviour not in clientapp.BEHAVIOURS:
+            raise LearningError(
+                f"member {member.name!r}: unknown behaviour {member.behaviour!r}; "
+                f"expected one of {', '.join(clientapp.BEHAVIOURS)}"
+            )
+    run_id = 1
+    contexts = {
+        node_id: Context(
+            run_id=run_id,
+            node_id=node_id,
+            node_config={"member": m.name, "data-path": str(m.data_path), "behaviour": m.behaviour},
+            state=RecordDict(),
+            run_config={},
+        )
+        for node_id, m in enumerate(spec.members, start=1001)
+    }
+    names = {node_id: str(ctx.node_config["member"]) for node_id, ctx in contexts.items()}
+    results: list[RoundResult] = []
+
+    def record(result: RoundResult) -> None:
+        results.append(result)
+        if on_round is not None:
+            on_round(result)
+
+    server = make_server_app(
+        spec.model,
+        spec.initial if spec.initial is not None else spec.model.init_params(spec.seed),
+        TrainingSettings(spec.rounds, spec.local_epochs, spec.learning_rate, spec.batch_size, spec.seed),
+        spec.test,
+        hook,
+        record,
+        node_names=names,
+        first_round=spec.first_round,
+    )
+    TaskIdentity.run_id = run_id
+    TaskIdentity.node_id = SUPERLINK_NODE_ID
+    TaskIdentity.task_id = 1
+    grid = InProcessGrid(clientapp.app, contexts, run_id)
+    flwr_log = logging.getLogger("flwr")
+    level = flwr_log.level
+    flwr_log.setLevel(logging.ERROR)  # Flower logs every round at INFO and warns about skipped client evaluation
+    try:
+        server_context = Context(run_id, SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={})
+        server(grid, server_context)
+    finally:
+        flwr_log.setLevel(level)
+    final = results[-1].params if results else (spec.initial or spec.model.init_params(spec.seed))
+    return TrainingResult(final, results)
