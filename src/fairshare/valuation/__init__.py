@@ -1,3 +1,19 @@
 """Contribution measurement: per-round coalition games, the methods that value them, and shares."""
 
-__all__: list[str] = []
+from fairshare.valuation.game import Game, Predictor, make_game
+from fairshare.valuation.replication import effective_sizes, record_fingerprints
+from fairshare.valuation.rounds import METHODS, RoundValuation, ValuationConfig, value_round
+from fairshare.valuation.shares import shares_from_values
+
+__all__ = [
+    "METHODS",
+    "Game",
+    "Predictor",
+    "RoundValuation",
+    "ValuationConfig",
+    "effective_sizes",
+    "make_game",
+    "record_fingerprints",
+    "shares_from_values",
+    "value_round",
+]
