@@ -28,9 +28,10 @@ def updates_for(parts, global_params, flip=()):
     return out
 
 
-def run(setting, updates, config=ValuationConfig(), **kw):
-    parts, val = setting
+def run(setting, updates, config: ValuationConfig | None = None, **kw):
+    _, val = setting
     sizes = {m: 50 for m in updates}
+    config = config or ValuationConfig()
     return value_round(MODEL, 1, MODEL.init_params(), updates, sizes, val.X, val.y, config, **kw)
 
 
@@ -65,7 +66,7 @@ def test_exact_values_are_efficient_and_the_aggregate_is_the_grand_coalition(set
 def test_invalid_updates_are_flagged_and_kept_out(setting, bad, reason: str) -> None:
     parts, _ = setting
     updates = updates_for(parts, MODEL.init_params())
-    clean, clean_params = run(setting, dict(updates))
+    _, clean_params = run(setting, dict(updates))
     updates["bad"] = bad
     valuation, params = run(setting, updates)
     assert reason in valuation.flags["bad"]
@@ -79,7 +80,7 @@ def test_poisoner_is_flagged_dropped_and_paid_nothing(setting) -> None:
     kept, kept_params = run(setting, updates)
     assert "harmful" in kept.flags["m3"] and kept.weights["m3"] == 0.0
     assert shares_from_values(kept.values, kept.flags, 10**9)["m3"] == 0
-    honest_only, honest_params = run(setting, {m: p for m, p in updates.items() if m != "m3"})
+    _, honest_params = run(setting, {m: p for m, p in updates.items() if m != "m3"})
     assert all(np.allclose(a, b) for a, b in zip(kept_params, honest_params, strict=True))
     _, poisoned = run(setting, updates, ValuationConfig(drop_flagged=False))
     assert MODEL.log_loss(poisoned, val.X, val.y) > MODEL.log_loss(kept_params, val.X, val.y)
