@@ -67,7 +67,7 @@ def local_update(
 def _node_setting(context: Context, key: str) -> str:
     value = context.node_config.get(key)
     if value is None or value == "":
-        raise LearningError(f"this node's config has no {key!r}; start the node with --node-config \"{key}=...\"")
+        raise LearningError(f'this node\'s config has no {key!r}; start the node with --node-config "{key}=..."')
     return str(value)
 
 

@@ -49,10 +49,7 @@ def fedavg(global_params: Params, updates: Iterable[MemberUpdate]) -> Params:
     total = sum(u.num_examples for u in updates)
     if total <= 0:
         return [p.copy() for p in global_params]
-    return [
-        g + sum((u.num_examples / total) * (u.params[k] - g) for u in updates)
-        for k, g in enumerate(global_params)
-    ]
+    return [g + sum((u.num_examples / total) * (u.params[k] - g) for u in updates) for k, g in enumerate(global_params)]
 
 
 def _member_of(reply: Message, names: dict[int, str]) -> str:

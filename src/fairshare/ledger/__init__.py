@@ -1,3 +1,21 @@
 """The chain side: Vyper contracts, connecting to a chain, keys, typed contract calls, events and the audit."""
 
-__all__: list[str] = []
+from fairshare.ledger.audit import AuditReport, Check, audit
+from fairshare.ledger.chain import Chain, connect
+from fairshare.ledger.client import LedgerClient
+from fairshare.ledger.contracts import export_abis
+from fairshare.ledger.deploy import Deployment, deploy_consortium
+from fairshare.ledger.keystore import Keystore
+
+__all__ = [
+    "AuditReport",
+    "Chain",
+    "Check",
+    "Deployment",
+    "Keystore",
+    "LedgerClient",
+    "audit",
+    "connect",
+    "deploy_consortium",
+    "export_abis",
+]

@@ -194,9 +194,7 @@ def value_round(
         weights.update({m: 0.0 for m in harmful})
         kept = {m: p for m, p in valid.items() if m not in harmful}
         if kept:
-            result = _value_pass(
-                model, global_params, kept, {m: size_of[m] for m in kept}, X_val, y_val, config, rng
-            )
+            result = _value_pass(model, global_params, kept, {m: size_of[m] for m in kept}, X_val, y_val, config, rng)
             evaluations += result.evaluations
             values.update(result.values)
             weights.update(result.weights)

@@ -1,0 +1,176 @@
+"""Rendering the loop's typed values with rich: progress while training, tables for money and the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fairshare.consortium.view import MemberBalance, RoundReport, Settlement, Withdrawal
+from fairshare.consortium.workspace import RunPaths, RunRecord
+from fairshare.ledger import AuditReport
+
+__all__ = [
+    "LiveView",
+    "format_amount",
+    "show_audit",
+    "show_balances",
+    "show_run",
+    "show_settlement",
+    "show_withdrawals",
+]
+
+UNIT = 10**18
+
+
+def format_amount(amount: int) -> str:
+    """Exact smallest-unit integer, with the whole-coin value beside it for reading."""
+    return f"{amount:,} ({amount / UNIT:.6f})"
+
+
+class LiveView:
+    """Prints stages as rules and shows a progress bar with one line per finished round."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._task: int | None = None
+        self._members: list[str] = []
+        self._reports: list[RoundReport] = []
+
+    def stage(self, title: str, detail: str = "") -> None:
+        self.console.rule(f"[bold]{title}")
+        if detail:
+            self.console.print(detail, highlight=False)
+
+    def training_started(self, rounds: int, members: list[str]) -> None:
+        self._members = members
+        self._reports = []
+        self._progress = Progress(
+            TextColumn("[bold blue]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rounds"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("training", total=rounds)
+
+    def round_finished(self, report: RoundReport) -> None:
+        self._reports.append(report)
+        flags = "; ".join(f"{m}: {why}" for m, why in sorted(report.flags.items()))
+        line = (
+            f"round {report.round:>3}  accuracy {report.accuracy:.3f}  loss {report.loss:.4f}  "
+            f"{report.method} ({report.evaluations} coalitions, {report.valuation_seconds * 1000:.0f} ms)  "
+            f"model {report.model_hash[:12]}"
+        )
+        self.console.print(line, highlight=False)
+        if flags:
+            self.console.print(f"          [yellow]flagged[/yellow] {flags}", highlight=False)
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+    def training_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._reports:
+            self.console.print(contributions_table(self._reports, self._members))
+
+    def settled(self, settlement: Settlement) -> None:
+        show_settlement(self.console, settlement)
+
+    def withdrew(self, withdrawals: Sequence[Withdrawal]) -> None:
+        show_withdrawals(self.console, withdrawals)
+
+    def payouts(self, balances: Sequence[MemberBalance]) -> None:
+        show_balances(self.console, balances)
+
+    def audited(self, report: AuditReport) -> None:
+        show_audit(self.console, report)
+
+
+def contributions_table(reports: Sequence[RoundReport], members: Sequence[str]) -> Table:
+    """Members' measured values per round (utility units x 1000) and the shares minted in total."""
+    table = Table(title="Measured contribution per round (validation log-likelihood gain x 1000)")
+    table.add_column("member")
+    for report in reports:
+        table.add_column(f"r{report.round}", justify="right")
+    table.add_column("shares minted", justify="right")
+    table.add_column("share %", justify="right")
+    totals = {m: sum(r.shares.get(m, 0) for r in reports) for m in members}
+    grand = sum(totals.values()) or 1
+    for member in members:
+        cells = []
+        for report in reports:
+            value = report.values.get(member)
+            text = "-" if value is None else f"{value * 1000:.2f}"
+            cells.append(f"[yellow]{text}⚑[/yellow]" if member in report.flags else text)
+        table.add_row(member, *cells, f"{totals[member]:,}", f"{100 * totals[member] / grand:.1f}")
+    return table
+
+
+def show_run(console: Console, paths: RunPaths, record: RunRecord) -> None:
+    table = Table(title=f"Consortium {record.consortium!r}, run {paths.index} ({paths.root})")
+    table.add_column("member")
+    table.add_column("account")
+    table.add_column("behaviour")
+    for member in record.members:
+        table.add_row(member.name, member.address, member.behaviour)
+    table.add_row("treasury", record.treasury, "-")
+    console.print(table)
+    console.print(f"chain {record.chain_url} (id {record.chain_id})", highlight=False)
+    for key, value in record.deployment.items():
+        if key.endswith(("shares", "log", "governor", "token")):
+            console.print(f"  {key}: {value}", highlight=False)
+
+
+def show_settlement(console: Console, settlement: Settlement) -> None:
+    if settlement.calls == 0 and settlement.amount == 0:
+        console.print("nothing to settle: every paid call is already on chain")
+        return
+    verb = "was already settled" if settlement.already_settled else "settled"
+    console.print(
+        f"{settlement.calls:,} paid calls {verb}: {format_amount(settlement.amount)} distributed "
+        f"(treasury cut {format_amount(settlement.treasury_cut)}), settlement {settlement.settlement_id[:18]}… "
+        f"tx {settlement.tx_hash[:18]}…",
+        highlight=False,
+    )
+
+
+def show_withdrawals(console: Console, withdrawals: Sequence[Withdrawal]) -> None:
+    table = Table(title="Withdrawals (each signed by the member's own key)")
+    table.add_column("member")
+    table.add_column("amount (wei)", justify="right")
+    table.add_column("tx")
+    for w in withdrawals:
+        table.add_row(w.member, f"{w.amount:,}", w.tx_hash[:18] + "…" if w.tx_hash else "nothing due")
+    console.print(table)
+
+
+def show_balances(console: Console, balances: Sequence[MemberBalance]) -> None:
+    table = Table(title="Payouts (smallest unit)")
+    for column in ("member", "role", "shares", "share %", "entitled", "withdrawn", "still owed"):
+        table.add_column(column, justify="left" if column in ("member", "role") else "right")
+    total_shares = sum(b.shares for b in balances) or 1
+    for b in balances:
+        share = f"{100 * b.shares / total_shares:.1f}" if b.role == "member" else "-"
+        table.add_row(
+            b.name, b.role, f"{b.shares:,}", share, f"{b.entitled:,}", f"{b.withdrawn:,}", f"{b.withdrawable:,}"
+        )
+    console.print(table)
+
+
+def show_audit(console: Console, report: AuditReport) -> None:
+    table = Table(title="Audit: every number re-derived from chain events")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    for check in report.checks:
+        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)
+    console.print(table)
+    console.print("[bold green]audit OK[/bold green]" if report.ok else "[bold red]audit FAILED[/bold red]")

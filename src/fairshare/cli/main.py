@@ -1,0 +1,188 @@
+"""The ``fairshare`` command: parse options, call the parts, render results.
+
+Only ``FairshareError`` is caught: its message is printed on one line and the exit code is 1. Any other
+exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fairshare.errors import FairshareError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="fairshare",
+    help="Federated learning that pays its members: measured contributions, on-chain revenue sharing and audit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=None if Console().is_terminal else 140)
+errors = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 140)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "healthcare.toml"
+
+HomeOption = Annotated[
+    Path,
+    typer.Option("--home", envvar="FAIRSHARE_HOME", help="Folder for the embedded chain, keys and run files."),
+]
+ChainOption = Annotated[
+    str | None,
+    typer.Option("--chain", help="Ethereum JSON-RPC URL; default: the consortium file's, else the embedded chain."),
+]
+ConsortiumOption = Annotated[
+    str | None, typer.Option("--consortium", help="Which consortium's latest run (default: the newest run).")
+]
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("FAIRSHARE_HOME", ".fairshare"))
+
+
+@app.command()
+def demo(
+    config: Annotated[Path, typer.Option("--config", help="Consortium file (TOML).")] = DEFAULT_CONFIG,
+    members: Annotated[int | None, typer.Option("--members", help="Use this many members.")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Training rounds.")] = None,
+    chain: ChainOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write summary.json into this folder.")] = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Run the whole loop: train, value, earn, settle, withdraw, audit."""
+    from fairshare.cli import display
+    from fairshare.consortium.demo import run_demo
+
+    summary = run_demo(
+        config_path=config, home=home, members=members, rounds=rounds, chain_url=chain, view=display.LiveView(console)
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        console.print(f"summary written to [bold]{out / 'summary.json'}[/bold]")
+    if not summary["audit"]["ok"]:
+        raise typer.Exit(2)
+
+
+@app.command()
+def init(
+    config: Annotated[Path, typer.Option("--config", help="Consortium file (TOML).")] = DEFAULT_CONFIG,
+    members: Annotated[int | None, typer.Option("--members", help="Use this many members.")] = None,
+    chain: ChainOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Start a run: split the data, create member keys, deploy the consortium's contracts."""
+    from fairshare.cli import display
+    from fairshare.consortium.setup import chain_url_for, init_run, resolve_config
+    from fairshare.ledger import connect
+
+    settings = resolve_config(config, members=members)
+    paths, record = init_run(settings, home, connect(chain_url_for(settings, chain), home))
+    display.show_run(console, paths, record)
+
+
+@app.command()
+def train(
+    rounds: Annotated[int | None, typer.Option("--rounds", help="Training rounds (default: the file's).")] = None,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Train the latest run by federated learning, valuing and recording every round on chain."""
+    from fairshare.cli import display
+    from fairshare.consortium.session import open_run
+    from fairshare.consortium.training import train_run
+
+    run = open_run(home, consortium)
+    view = display.LiveView(console)
+    train_run(run, rounds=rounds, view=view)
+
+
+@app.command()
+def settle(
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Move the revenue of all unsettled paid calls on chain in one idempotent distribution."""
+    from fairshare.cli import display
+    from fairshare.consortium.revenue import settle_run
+    from fairshare.consortium.session import open_run
+
+    display.show_settlement(console, settle_run(open_run(home, consortium)))
+
+
+@app.command()
+def withdraw(
+    member: Annotated[str | None, typer.Option("--member", help="Only this member (default: every member).")] = None,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Each member pulls its payout from the revenue contract, signing with its own key."""
+    from fairshare.cli import display
+    from fairshare.consortium.revenue import withdraw_members
+    from fairshare.consortium.session import open_run
+
+    display.show_withdrawals(console, withdraw_members(open_run(home, consortium), only=member))
+
+
+@app.command()
+def status(
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Members' shares, entitlements and withdrawals, read from chain."""
+    from fairshare.cli import display
+    from fairshare.consortium.report import member_balances
+    from fairshare.consortium.session import open_run
+
+    run = open_run(home, consortium)
+    display.show_balances(console, member_balances(run))
+
+
+@app.command()
+def audit(
+    chain: ChainOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"ok": bool, "checks": [...]}.')] = False,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Rebuild every balance from chain events and check the invariants; exit 2 if any check fails."""
+    from fairshare.cli import display
+    from fairshare.consortium.report import audit_run
+    from fairshare.consortium.session import open_run
+
+    report = audit_run(open_run(home, consortium, chain_url=chain))
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        display.show_audit(console, report)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    """Entry point: run the app, turning our errors into one line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except FairshareError as exc:
+        errors.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        errors.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code and message
+        from click import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

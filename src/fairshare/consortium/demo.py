@@ -1,0 +1,103 @@
+"""The whole loop in one call: set up, train and value, earn through the paid API, settle, withdraw, audit.
+
+Returns the summary that ``fairshare demo --out DIR`` writes as ``summary.json``. Every amount in it is an
+integer in the token's smallest unit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from fairshare.consortium.report import audit_run, member_balances
+from fairshare.consortium.revenue import earn_revenue, settle_run, withdraw_members
+from fairshare.consortium.session import open_run
+from fairshare.consortium.setup import chain_url_for, init_run, resolve_config
+from fairshare.consortium.training import train_run
+from fairshare.consortium.view import View
+from fairshare.ledger import connect
+
+__all__ = ["run_demo"]
+
+
+def run_demo(
+    config_path: Path,
+    home: Path,
+    view: View,
+    members: int | None = None,
+    rounds: int | None = None,
+    chain_url: str | None = None,
+) -> dict[str, object]:
+    started = time.perf_counter()
+    config = resolve_config(config_path, members=members, rounds=rounds)
+    view.stage(
+        f"Consortium {config.name!r}: {len(config.members)} members",
+        config.description,
+    )
+    chain = connect(chain_url_for(config, chain_url), home)
+    paths, record = init_run(config, home, chain)
+    run = open_run(home, config.name, chain=chain)
+    view.stage(
+        "Contracts deployed",
+        f"chain {record.chain_url} (id {record.chain_id}); run folder {paths.root}\n"
+        + "\n".join(f"  {k}: {v}" for k, v in record.deployment.items() if isinstance(v, str) and v.startswith("0x")),
+    )
+
+    view.stage("Federated training", "each member trains on its own rows; the coordinator values every update")
+    reports = train_run(run, view=view)
+
+    view.stage("The model earns", "customers call the released model's paid API over HTTP")
+    earned = earn_revenue(run, view=view)
+
+    view.stage("Settlement on chain")
+    settlement = settle_run(run)
+    view.settled(settlement)
+    view.stage("Members withdraw", "each member signs its own withdrawal; the contract pays what it is owed")
+    withdrawals = withdraw_members(run)
+    view.withdrew(withdrawals)
+    balances = member_balances(run)
+    view.payouts(balances)
+    view.stage("Audit", "every balance re-derived from chain events; model artifacts re-hashed")
+    audit = audit_run(run)
+    revenue = settlement.amount if not settlement.already_settled else earned
+    paid = sum(b.withdrawn + b.withdrawable for b in balances)
+    summary: dict[str, object] = {
+        "consortium": config.name,
+        "run": str(paths.root),
+        "seconds": round(time.perf_counter() - started, 2),
+        "rounds": [
+            {
+                "round": r.round,
+                "accuracy": r.accuracy,
+                "loss": r.loss,
+                "model_hash": r.model_hash,
+                "method": r.method,
+                "scores": r.values,
+                "shares": r.shares,
+                "flags": r.flags,
+                "evaluations": r.evaluations,
+            }
+            for r in reports
+        ],
+        "members": [
+            {
+                "name": b.name,
+                "address": b.address,
+                "role": b.role,
+                "behaviour": b.behaviour,
+                "shares": b.shares,
+                "payout": b.entitled,
+                "withdrawn": b.withdrawn,
+            }
+            for b in balances
+        ],
+        "revenue": revenue,
+        "remainder": revenue - paid,
+        "settlement": asdict(settlement),
+        "withdrawals": [asdict(w) for w in withdrawals],
+        "audit": audit.to_json(),
+        "chain": {"url": record.chain_url, "chain_id": record.chain_id, "contracts": record.deployment},
+    }
+    view.audited(audit)
+    return summary

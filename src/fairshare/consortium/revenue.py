@@ -1,0 +1,105 @@
+"""The money side of a run: customers pay for predictions, revenue settles on chain, members withdraw.
+
+The demo's customers are real HTTP clients of the real API: each call is billed in the usage store before it
+is answered, and ``settle_run`` moves everything billed and not yet settled into one on-chain distribution.
+"""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+
+from fairshare.consortium.session import Run
+from fairshare.consortium.training import load_model, model_for
+from fairshare.consortium.view import Settlement, View, Withdrawal
+from fairshare.errors import LedgerError, ServingError
+from fairshare.learning.data import load_partition
+from fairshare.learning.model import params_hash
+from fairshare.ledger import LedgerClient
+from fairshare.serving.app import ReleasedModel, create_app
+from fairshare.serving.server import running
+from fairshare.serving.settle import settle
+from fairshare.serving.store import UsageStore
+
+__all__ = ["ChainRevenueSink", "earn_revenue", "released_model", "settle_run", "withdraw_members"]
+
+
+class ChainRevenueSink:
+    """Settlements go to RevenueShares.distribute, paid by the operator who collected the customers' money."""
+
+    def __init__(self, ledger: LedgerClient, run: Run) -> None:
+        self.ledger = ledger
+        self.payer = run.chain.operator
+
+    def is_settled(self, settlement_id: bytes) -> bool:
+        return self.ledger.is_settled(settlement_id)
+
+    def distribute(self, settlement_id: bytes, amount: int) -> str:
+        return self.ledger.distribute(self.payer, settlement_id, amount)
+
+    def settlement_tx(self, settlement_id: bytes) -> str:
+        return next((d.tx_hash for d in self.ledger.distributions() if d.settlement_id == settlement_id), "")
+
+
+def released_model(run: Run) -> ReleasedModel:
+    """The model of the last recorded round, after checking its artifact against the hash on chain."""
+    records = run.ledger.rounds()
+    if not records:
+        raise ServingError("no round is recorded on chain yet: train first (`fairshare train`)")
+    last = max(records, key=lambda r: r.round_id)
+    path = run.paths.model_file(last.round_id)
+    if not path.exists():
+        raise ServingError(f"the model artifact {path} of round {last.round_id} is missing")
+    params = load_model(path)
+    if params_hash(params) != last.model_hash:
+        raise ServingError(
+            f"{path} does not match the model hash recorded on chain for round {last.round_id}; refusing to serve it"
+        )
+    return ReleasedModel(model_for(run), params, last.model_hash.hex())
+
+
+def earn_revenue(run: Run, view: View) -> int:
+    """Customers call the paid API over HTTP on loopback; returns the revenue billed."""
+    settings = run.config.revenue
+    store = UsageStore(run.paths.usage_url)
+    released = released_model(run)
+    test = load_partition(run.paths.coordinator_dir / "test.npz")
+    calls, rows = settings.demo_calls, settings.demo_rows_per_call
+    key = store.create_key("demo-customer", credit=settings.price_per_call * rows * calls)
+    app = create_app(store, released, lambda: settings.price_per_call, pending=lambda: store.summary().pending)
+    billed = 0
+    rng = np.random.default_rng(run.config.training.seed)
+    with running(app) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
+        view.stage("Customers call the model API", f"{url}/v1/predict: {calls} calls of {rows} row(s)")
+        for _ in range(calls):
+            picks = rng.integers(0, len(test.y), size=rows)
+            response = client.post("/v1/predict", json={"rows": test.X[picks].tolist()})
+            if response.status_code != 200:
+                raise ServingError(f"the model API answered {response.status_code}: {response.text}")
+            billed += int(response.json()["charged"])
+    return billed
+
+
+def settle_run(run: Run) -> Settlement:
+    store = UsageStore(run.paths.usage_url)
+    result = settle(store, ChainRevenueSink(run.ledger, run))
+    if result is None:
+        return Settlement("", 0, 0, 0, "")
+    key = bytes.fromhex(result.settlement_id[2:])
+    cut = next((d.treasury_cut for d in run.ledger.distributions() if d.settlement_id == key), 0)
+    return Settlement(result.settlement_id, result.amount, result.calls, cut, result.tx_hash, result.resumed)
+
+
+def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:
+    """Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0."""
+    names = [m.name for m in run.record.members] + ["treasury"]
+    if only is not None:
+        if only not in names:
+            raise LedgerError(f"no member named {only!r}; members: {', '.join(names)}")
+        names = [only]
+    done = []
+    for name in names:
+        account = run.keystore.load(run.key_name(name))
+        amount, tx = run.ledger.withdraw(account)
+        done.append(Withdrawal(name, account.address, amount, tx))
+    return done

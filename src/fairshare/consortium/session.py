@@ -1,0 +1,75 @@
+"""An open run: its files, its consortium file, and lazily its chain connection and contracts.
+
+Commands after ``init`` (train, settle, withdraw, status, audit) all start from ``open_run``: it finds the
+newest run, re-reads the exact consortium file the run started with, and reconnects to the run's chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from fairshare.config import ConsortiumConfig, load_config
+from fairshare.consortium.workspace import RunPaths, RunRecord, latest_run, read_record
+from fairshare.errors import ChainConnectionError
+from fairshare.ledger import Chain, Deployment, Keystore, LedgerClient, connect
+
+__all__ = ["Run", "open_run"]
+
+
+@dataclass
+class Run:
+    paths: RunPaths
+    config: ConsortiumConfig
+    record: RunRecord
+    chain_url: str | None = None
+    _chain: Chain | None = field(default=None, repr=False)
+
+    @property
+    def home(self) -> Path:
+        return self.paths.home
+
+    @property
+    def chain(self) -> Chain:
+        if self._chain is None:
+            self._chain = connect(self.chain_url, self.home)
+            if self._chain.chain_id != self.record.chain_id:
+                raise ChainConnectionError(
+                    f"chain {self._chain.url} has chain id {self._chain.chain_id}, but run {self.paths.root} was "
+                    f"deployed on chain id {self.record.chain_id}; pass its chain with --chain {self.record.chain_url}"
+                )
+        return self._chain
+
+    @cached_property
+    def deployment(self) -> Deployment:
+        return Deployment.from_json(self.record.deployment)
+
+    @cached_property
+    def ledger(self) -> LedgerClient:
+        return LedgerClient(self.chain, self.deployment)
+
+    @cached_property
+    def keystore(self) -> Keystore:
+        return Keystore(self.home / "keystore")
+
+    def key_name(self, member: str) -> str:
+        """Keys are per run, so two runs never share a payee account by accident."""
+        return f"{self.paths.consortium}-{self.paths.index}-{member}"
+
+
+def open_run(
+    home: Path, consortium: str | None = None, chain_url: str | None = None, chain: Chain | None = None
+) -> Run:
+    """The newest run under ``home``; ``chain_url`` overrides the URL the run was set up with, and an already
+    connected ``chain`` is reused (an embedded chain may be opened once per process)."""
+    paths = latest_run(home, consortium)
+    record = read_record(paths)
+    config = load_config(paths.config_file)
+    url = chain_url if chain_url is not None else (record.chain_url or None)
+    if url == "embedded":
+        url = None
+    run = Run(paths=paths, config=config, record=record, chain_url=url)
+    if chain is not None:
+        run._chain = chain
+    return run

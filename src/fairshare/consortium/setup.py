@@ -1,0 +1,131 @@
+"""Starting a run: split the data among members, give every member a key, deploy the consortium's contracts.
+
+Order matters for crash safety: files first, chain last, and ``run.json`` is written only once the contracts
+exist, so an interrupted ``init`` leaves a folder that later commands ignore rather than a half-made run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fairshare.config import ConsortiumConfig, MemberSettings, load_config, save_config, with_members
+from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, new_run, write_record
+from fairshare.errors import ConfigError
+from fairshare.learning.data import (
+    Dataset,
+    Standardizer,
+    holdout,
+    load_builtin,
+    load_csv,
+    partition,
+    save_partition,
+)
+from fairshare.ledger import Chain, Keystore, deploy_consortium
+from fairshare.valuation import record_fingerprints
+
+__all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
+
+GAS_ALLOWANCE_WEI = 10**17
+"""Native coin sent to each member account so it can pay gas for its own withdrawals and votes."""
+
+
+def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dataset, dict[str, Dataset]]:
+    data = config.data
+    own: dict[str, Dataset] = {}
+    split_members: list[MemberSettings] = []
+    for member in config.members:
+        if member.csv is not None:
+            own[member.name] = load_csv(member.csv, data.label)
+        elif member.copy_of is None:
+            split_members.append(member)
+    if data.validation_csv is not None and data.test_csv is not None:
+        validation, test = load_csv(data.validation_csv, data.label), load_csv(data.test_csv, data.label)
+        pool = None
+    else:
+        assert data.dataset is not None  # guaranteed by ConsortiumConfig validation
+        pool, validation, test = holdout(
+            load_builtin(data.dataset), data.validation_fraction, data.test_fraction, seed=data.seed
+        )
+    if split_members:
+        if pool is None:
+            assert data.dataset is not None
+            pool = load_builtin(data.dataset)
+        parts = partition(pool, [m.weight for m in split_members], data.label_skew, seed=data.seed)
+        own.update({m.name: part for m, part in zip(split_members, parts, strict=True)})
+    for member in config.members:
+        if member.copy_of is not None:
+            own[member.name] = own[member.copy_of]
+    return validation, test, own
+
+
+def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
+    """Write each member's (scaled) partition and salted record fingerprints, and the coordinator's splits.
+
+    The scaler is fitted on the coordinator's validation split, never on member rows. Fingerprints are what a
+    member would commit so the coordinator can count duplicated records without seeing them (see docs/valuation.md).
+    Returns each member's row count.
+    """
+    validation, test, members = _coordinator_and_member_data(config)
+    scaler = Standardizer.fit(validation)
+    save_partition(scaler.transform(validation), paths.coordinator_dir / "validation.npz")
+    save_partition(scaler.transform(test), paths.coordinator_dir / "test.npz")
+    salt = f"{config.name}/{paths.index}".encode()
+    sizes = {}
+    for name, part in members.items():
+        scaled = scaler.transform(part)
+        save_partition(scaled, paths.data_dir / f"{name}.npz")
+        np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(part.X, salt))
+        sizes[name] = len(part.y)
+    return sizes
+
+
+def resolve_config(config_path: Path, members: int | None = None, rounds: int | None = None) -> ConsortiumConfig:
+    """The consortium file with command-line overrides applied."""
+    config = load_config(config_path)
+    if members is not None:
+        config = with_members(config, members)
+    if rounds is not None:
+        if rounds < 1:
+            raise ConfigError(f"--rounds must be at least 1; got {rounds}")
+        config = config.model_copy(update={"training": config.training.model_copy(update={"rounds": rounds})})
+    return config
+
+
+def chain_url_for(config: ConsortiumConfig, chain_url: str | None) -> str | None:
+    """``--chain`` wins over the consortium file; neither means the embedded chain."""
+    return chain_url if chain_url is not None else config.chain.url or None
+
+
+def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPaths, RunRecord]:
+    """Create a new run of ``config`` on ``chain``: data files, member keys, contracts; returns paths and record."""
+    paths = new_run(home, config.name)
+    save_config(config, paths.config_file)
+    prepare_data(config, paths)
+    keystore = Keystore(home / "keystore")
+    accounts = []
+    for member in config.members:
+        account = keystore.create(f"{config.name}-{paths.index}-{member.name}")
+        chain.fund(account.address, GAS_ALLOWANCE_WEI)
+        accounts.append(MemberAccount(member.name, account.address, member.behaviour))
+    treasury = keystore.create(f"{config.name}-{paths.index}-treasury")
+    chain.fund(treasury.address, GAS_ALLOWANCE_WEI)
+    deployment = deploy_consortium(
+        chain,
+        name=config.name,
+        treasury=treasury.address,
+        treasury_cut_bps=config.revenue.treasury_cut_bps,
+        oracle=chain.operator,
+    )
+    record = RunRecord(
+        consortium=config.name,
+        chain_url=chain.url if not chain.url.startswith("embedded:") else "embedded",
+        chain_id=chain.chain_id,
+        deployment=deployment.to_json(),
+        members=accounts,
+        treasury=treasury.address,
+        oracle=chain.operator.address,
+    )
+    write_record(paths, record)
+    return paths, record

@@ -1,0 +1,163 @@
+"""Training rounds that pay: every round's updates are checked, valued, aggregated and recorded on chain.
+
+The Flower strategy hands each round's untouched member updates to ``RoundRecorder``; it values them on the
+coordinator's validation split, aggregates with the aggregator that was valued (so what is paid for is what is
+deployed), saves the new global model, and records the round (model hash, method, parameters, seed, scores,
+flags) and mints the round's shares in one transaction. A model artifact is written before its round is
+recorded, so every hash on chain has its file on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fairshare.consortium.session import Run
+from fairshare.consortium.view import RoundReport, View
+from fairshare.errors import LearningError
+from fairshare.learning.data import load_partition
+from fairshare.learning.model import LogisticRegression, Params, params_hash
+from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
+from fairshare.learning.serverapp import RoundResult
+from fairshare.learning.strategy import RoundUpdates
+from fairshare.valuation import ValuationConfig, effective_sizes, shares_from_values, value_round
+
+__all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
+
+SCORE_SCALE = 10**9
+"""On-chain scores are the valuation values (utility units) times this, as signed integers."""
+
+
+def save_model(path: Path, params: Params) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, W=params[0], b=params[1])
+    tmp.replace(path)
+
+
+def load_model(path: Path) -> Params:
+    with np.load(path) as data:
+        return [data["W"], data["b"]]
+
+
+def model_for(run: Run) -> LogisticRegression:
+    validation = load_partition(run.paths.coordinator_dir / "validation.npz")
+    return LogisticRegression(validation.X.shape[1], validation.n_classes, l2=run.config.model.l2)
+
+
+class RoundRecorder:
+    """The round hook: value, aggregate, save, record. Keeps the reports for the caller."""
+
+    def __init__(self, run: Run, model: LogisticRegression) -> None:
+        self.run = run
+        self.model = model
+        self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")
+        settings = run.config.valuation
+        self.config = ValuationConfig(
+            method=settings.method,
+            utility=settings.utility,
+            seed=settings.seed,
+            drop_flagged=settings.drop_flagged,
+            aggregator=settings.aggregator,
+        )
+        self.addresses = {m.name: m.address for m in run.record.members}
+        self.fingerprints = {
+            name: np.load(run.paths.data_dir / f"{name}.fingerprints.npy", allow_pickle=False)
+            for name in self.addresses
+        }
+        self.pending: dict[int, RoundReport] = {}
+
+    def __call__(self, updates: RoundUpdates) -> Params:
+        member_params = {u.member: u.params for u in updates.updates}
+        num_examples = {u.member: u.num_examples for u in updates.updates}
+        unknown = sorted(set(member_params) - set(self.addresses))
+        if unknown:
+            raise LearningError(f"round {updates.round}: updates from unknown members {unknown}")
+        sizes = effective_sizes({m: self.fingerprints[m] for m in member_params}, num_examples)
+        valuation, new_params = value_round(
+            self.model,
+            updates.round,
+            updates.global_params,
+            member_params,
+            num_examples,
+            self.validation.X,
+            self.validation.y,
+            self.config,
+            effective_sizes=sizes,
+        )
+        shares = shares_from_values(valuation.values, valuation.flags, self.run.config.valuation.share_scale)
+        digest = params_hash(new_params)
+        save_model(self.run.paths.model_file(updates.round), new_params)
+        members = sorted(valuation.values)
+        params_text = json.dumps(
+            {
+                "params": valuation.params,
+                "utility": self.config.utility,
+                "aggregator": self.config.aggregator,
+                "flags": valuation.flags,
+                "weights": valuation.weights,
+                "effective_sizes": sizes,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        tx = self.run.ledger.record_round(
+            self.run.chain.operator,
+            round_id=updates.round,
+            model_hash=digest,
+            method=valuation.method,
+            params=params_text,
+            seed=valuation.seed,
+            members=[self.addresses[m] for m in members],
+            scores=[round(valuation.values[m] * SCORE_SCALE) for m in members],
+            shares=[shares.get(m, 0) for m in members],
+        )
+        self.pending[updates.round] = RoundReport(
+            round=updates.round,
+            accuracy=float("nan"),
+            loss=float("nan"),
+            model_hash=digest.hex(),
+            method=valuation.method,
+            values=dict(valuation.values),
+            shares=shares,
+            flags=dict(valuation.flags),
+            evaluations=valuation.evaluations,
+            valuation_seconds=valuation.seconds,
+            tx_hash=str(tx),
+        )
+        return new_params
+
+
+def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundReport]:
+    """Train the run's model for ``rounds`` (default: the consortium file's) and record every round."""
+    model = model_for(run)
+    recorder = RoundRecorder(run, model)
+    settings = run.config.training
+    total = rounds or settings.rounds
+    behaviours = {m.name: m.behaviour for m in run.config.members}
+    spec = FederationSpec(
+        model=model,
+        members=[
+            MemberSpec(name=m.name, data_path=run.paths.data_dir / f"{m.name}.npz", behaviour=behaviours[m.name])
+            for m in run.record.members
+        ],
+        rounds=total,
+        local_epochs=settings.local_epochs,
+        learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        test=load_partition(run.paths.coordinator_dir / "test.npz"),
+    )
+    reports: list[RoundReport] = []
+
+    def on_round(result: RoundResult) -> None:
+        recorded = recorder.pending.pop(result.round)
+        report = RoundReport(**{**recorded.__dict__, "accuracy": result.accuracy, "loss": result.loss})
+        reports.append(report)
+        view.round_finished(report)
+
+    view.training_started(total, [m.name for m in run.record.members])
+    run_federation(spec, recorder, on_round=on_round)
+    view.training_finished()
+    return reports

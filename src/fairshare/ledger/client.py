@@ -1,0 +1,232 @@
+"""Typed calls on a deployed consortium: record rounds, distribute revenue, withdraw, read balances and history.
+
+Every write is idempotent where a retry after a crash could otherwise repeat it: a round already recorded
+with the same model hash is returned as is, and a settlement id already distributed is reported, not paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from fairshare.errors import LedgerError, TransactionError
+from fairshare.ledger.chain import Chain
+from fairshare.ledger.deploy import Deployment, contract_at
+
+__all__ = ["Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent"]
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    round_id: int
+    model_hash: bytes
+    method: str
+    params: str
+    seed: int
+    members: tuple[str, ...]
+    scores: tuple[int, ...]
+    shares: tuple[int, ...]
+    record_hash: bytes
+    block: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Mint:
+    account: str
+    amount: int
+    round_id: int
+    block: int
+    log_index: int
+
+
+@dataclass(frozen=True)
+class Distribution:
+    settlement_id: bytes
+    amount: int
+    treasury_cut: int
+    to_holders: int
+    total_shares: int
+    block: int
+    log_index: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class WithdrawalEvent:
+    account: str
+    amount: int
+    block: int
+    log_index: int
+    tx_hash: str
+
+
+class LedgerClient:
+    def __init__(self, chain: Chain, deployment: Deployment) -> None:
+        if deployment.chain_id != chain.chain_id:
+            raise LedgerError(
+                f"deployment {deployment.name!r} is on chain id {deployment.chain_id}, "
+                f"but {chain.url} is chain id {chain.chain_id}; pass the right --chain"
+            )
+        self.chain = chain
+        self.deployment = deployment
+        self.revenue = contract_at(chain, "RevenueShares", deployment.revenue_shares)
+        self.log = contract_at(chain, "TrainingLog", deployment.training_log)
+
+    # writes -----------------------------------------------------------------------------------------------
+
+    def record_round(
+        self,
+        oracle: LocalAccount,
+        *,
+        round_id: int,
+        model_hash: bytes,
+        method: str,
+        params: str,
+        seed: int,
+        members: list[str],
+        scores: list[int],
+        shares: list[int],
+    ) -> str:
+        """Record a round and mint its shares in one transaction; returns the transaction hash."""
+        existing = bytes(self.log.functions.model_hash_of(round_id).call())
+        if existing != bytes(32):
+            if existing == model_hash:
+                return self.round_tx(round_id)
+            raise LedgerError(
+                f"round {round_id} is already recorded with model {existing.hex()[:16]}…, not {model_hash.hex()[:16]}…"
+            )
+        if len(params.encode()) > 2048:
+            raise LedgerError(f"valuation parameters are {len(params.encode())} bytes; the round log takes 2048")
+        receipt = self.chain.send(
+            oracle,
+            self.log,
+            "record_round",
+            round_id,
+            model_hash,
+            method,
+            params,
+            seed,
+            [Web3.to_checksum_address(m) for m in members],
+            scores,
+            shares,
+            what=f"recording round {round_id}",
+        )
+        return receipt["transactionHash"].to_0x_hex()
+
+    def distribute(self, payer: LocalAccount, settlement_id: bytes, amount: int) -> str:
+        """Pay ``amount`` into the split under ``settlement_id``; raises if that id was already distributed."""
+        if amount <= 0:
+            raise LedgerError(f"a distribution needs a positive amount; got {amount}")
+        if self.is_settled(settlement_id):
+            raise TransactionError(f"settlement {settlement_id.hex()} was already distributed; not paying twice")
+        receipt = self.chain.send(
+            payer, self.revenue, "distribute", settlement_id, value=amount, what="distributing revenue"
+        )
+        return receipt["transactionHash"].to_0x_hex()
+
+    def withdraw(self, account: LocalAccount) -> tuple[int, str]:
+        """Withdraw everything ``account`` is owed; ``(0, "")`` when nothing is due."""
+        due = self.withdrawable(account.address)
+        if due == 0:
+            return 0, ""
+        receipt = self.chain.send(account, self.revenue, "withdraw", what=f"withdrawal by {account.address}")
+        return due, receipt["transactionHash"].to_0x_hex()
+
+    # reads ------------------------------------------------------------------------------------------------
+
+    def _view(self, contract: Any, function: str, *args: Any) -> Any:
+        return getattr(contract.functions, function)(*args).call()
+
+    def is_settled(self, settlement_id: bytes) -> bool:
+        return bool(self._view(self.revenue, "settled", settlement_id))
+
+    def shares_of(self, address: str) -> int:
+        return int(self._view(self.revenue, "shares_of", Web3.to_checksum_address(address)))
+
+    def total_shares(self) -> int:
+        return int(self._view(self.revenue, "total_shares"))
+
+    def withdrawable(self, address: str) -> int:
+        return int(self._view(self.revenue, "withdrawable", Web3.to_checksum_address(address)))
+
+    def withdrawn(self, address: str) -> int:
+        return int(self._view(self.revenue, "withdrawn", Web3.to_checksum_address(address)))
+
+    def entitled(self, address: str) -> int:
+        return int(self._view(self.revenue, "entitled", Web3.to_checksum_address(address)))
+
+    def treasury_cut_bps(self) -> int:
+        return int(self._view(self.revenue, "treasury_cut_bps"))
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "deposited": int(self._view(self.revenue, "total_deposited")),
+            "withdrawn": int(self._view(self.revenue, "total_withdrawn")),
+            "balance": int(self.chain.w3.eth.get_balance(self.revenue.address)),
+            "undistributed": int(self._view(self.revenue, "undistributed")),
+            "carried_magnified": int(self._view(self.revenue, "carried")),
+            "total_shares": self.total_shares(),
+        }
+
+    def model_hash_of(self, round_id: int) -> bytes:
+        return bytes(self._view(self.log, "model_hash_of", round_id))
+
+    def round_tx(self, round_id: int) -> str:
+        for record in self.rounds():
+            if record.round_id == round_id:
+                return record.tx_hash
+        return ""
+
+    # history (events) -------------------------------------------------------------------------------------
+
+    def _logs(self, contract: Any, event: str) -> list[Any]:
+        return list(getattr(contract.events, event)().get_logs(from_block=self.deployment.block))
+
+    def rounds(self) -> list[RoundRecord]:
+        return [
+            RoundRecord(
+                round_id=e.args.round_id,
+                model_hash=bytes(e.args.model_hash),
+                method=e.args.method,
+                params=e.args.params,
+                seed=e.args.seed,
+                members=tuple(e.args.members),
+                scores=tuple(e.args.scores),
+                shares=tuple(e.args.shares),
+                record_hash=bytes(e.args.record_hash),
+                block=e.blockNumber,
+                tx_hash=e.transactionHash.to_0x_hex(),
+            )
+            for e in self._logs(self.log, "RoundRecorded")
+        ]
+
+    def mints(self) -> list[Mint]:
+        return [
+            Mint(e.args.account, e.args.amount, e.args.round_id, e.blockNumber, e.logIndex)
+            for e in self._logs(self.revenue, "Minted")
+        ]
+
+    def distributions(self) -> list[Distribution]:
+        return [
+            Distribution(
+                bytes(e.args.settlement_id),
+                e.args.amount,
+                e.args.treasury_cut,
+                e.args.to_holders,
+                e.args.total_shares,
+                e.blockNumber,
+                e.logIndex,
+                e.transactionHash.to_0x_hex(),
+            )
+            for e in self._logs(self.revenue, "Distributed")
+        ]
+
+    def withdrawals(self) -> list[WithdrawalEvent]:
+        return [
+            WithdrawalEvent(e.args.account, e.args.amount, e.blockNumber, e.logIndex, e.transactionHash.to_0x_hex())
+            for e in self._logs(self.revenue, "Withdrawn")
+        ]

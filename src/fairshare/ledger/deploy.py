@@ -1,0 +1,80 @@
+"""Deploying a consortium's contracts, and finding them again.
+
+A ``Deployment`` is what a later command (or an outside auditor) needs: chain id, contract addresses and the
+block they were deployed in (events are read from there). ``attach`` refuses an address whose code is not
+exactly our compiled contract, so a typo'd or hostile address is caught before anything is read or paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+
+from fairshare.errors import ContractNotFoundError, LedgerError
+from fairshare.ledger.chain import Chain
+from fairshare.ledger.contracts import compiled
+
+__all__ = ["Deployment", "contract_at", "deploy_consortium"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    chain_id: int
+    revenue_shares: str
+    training_log: str
+    block: int
+    operator: str
+    treasury: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deployment:
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
+
+
+def contract_at(chain: Chain, name: str, address: str) -> Contract:
+    """The contract ``name`` at ``address``, after checking the code there is exactly ours."""
+    artifact = compiled(name)
+    if not Web3.is_address(address):
+        raise ContractNotFoundError(f"{address!r} is not an Ethereum address")
+    code = chain.w3.eth.get_code(Web3.to_checksum_address(address))
+    if len(code) == 0:
+        raise ContractNotFoundError(
+            f"no contract at {address} on chain {chain.url} (chain id {chain.chain_id}): no fairshare contracts "
+            "here; check --chain, or run `fairshare init` to deploy them"
+        )
+    if HexBytes(code) != HexBytes(artifact.runtime):
+        raise ContractNotFoundError(f"the contract at {address} is not fairshare's {name}; refusing to use it")
+    return chain.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+
+
+def _deploy(chain: Chain, name: str, *args: object) -> tuple[str, int]:
+    artifact = compiled(name)
+    factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    data = factory.constructor(*args).data_in_transaction
+    receipt = chain.transact(chain.operator, {"data": data}, f"deploying {name}")
+    return receipt["contractAddress"], receipt["blockNumber"]
+
+
+def deploy_consortium(
+    chain: Chain, *, name: str, treasury: str, treasury_cut_bps: int, oracle: LocalAccount
+) -> Deployment:
+    """Deploy RevenueShares and TrainingLog, and make the log the only minter of shares."""
+    if not 0 <= treasury_cut_bps <= 10_000:
+        raise LedgerError(f"treasury cut must be 0..10000 basis points; got {treasury_cut_bps}")
+    shares, block = _deploy(chain, "RevenueShares", treasury, treasury_cut_bps, chain.operator.address)
+    log, _ = _deploy(chain, "TrainingLog", shares, oracle.address)
+    revenue = contract_at(chain, "RevenueShares", shares)
+    chain.send(chain.operator, revenue, "set_role", "minter", log, what="making the TrainingLog the share minter")
+    return Deployment(name, chain.chain_id, shares, log, block, chain.operator.address, treasury)

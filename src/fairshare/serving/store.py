@@ -1,0 +1,248 @@
+"""The usage store: API keys with prepaid credit, one row per paid call, and settlements (SQLAlchemy).
+
+SQLite by default (a file per run), any SQLAlchemy URL (e.g. PostgreSQL) where one server is not enough.
+Rules the rest of fairshare relies on:
+
+- a call is billed by ``debit`` in ONE transaction that checks the credit, lowers it and writes the usage
+  row; concurrent debits of one key serialise (SQLite ``BEGIN IMMEDIATE``; ``SELECT ... FOR UPDATE``
+  elsewhere), so credit never goes negative and no answered call is unbilled;
+- keys are stored as salted SHA-256 hashes; the plain key is shown once, at creation;
+- a usage row belongs to at most one settlement, and a settlement's rows are fixed when it is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from fairshare.errors import ServingError
+
+__all__ = ["ApiKeyInfo", "Base", "OutOfCredit", "UnknownKey", "UsageStore", "UsageSummary"]
+
+KEY_PREFIX = "fsk_"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[str] = mapped_column(String(32))
+    customer: Mapped[str] = mapped_column(String(128))
+    credit: Mapped[int] = mapped_column(Numeric(78, 0).with_variant(String(78), "sqlite"))
+    created_at: Mapped[str] = mapped_column(String(32))
+
+
+class Usage(Base):
+    __tablename__ = "usage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16), ForeignKey("api_keys.key_id"), index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Numeric(78, 0).with_variant(String(78), "sqlite"))
+    model_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(32))
+    settlement_id: Mapped[str | None] = mapped_column(String(66), ForeignKey("settlements.id"), index=True)
+
+
+class SettlementRow(Base):
+    __tablename__ = "settlements"
+    id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    amount: Mapped[int] = mapped_column(Numeric(78, 0).with_variant(String(78), "sqlite"))
+    calls: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # "open" until the chain confirms, then "settled"
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    created_at: Mapped[str] = mapped_column(String(32))
+
+
+class UnknownKey(ServingError):
+    """The API key does not exist (or is malformed)."""
+
+
+class OutOfCredit(ServingError):
+    """The key's prepaid credit does not cover the call."""
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    key_id: str
+    customer: str
+    credit: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    calls: int
+    rows: int
+    revenue: int
+    settled: int
+    pending: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _hash(salt: str, secret: str) -> str:
+    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
+
+
+class UsageStore:
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise ServingError(f"cannot open usage store {url!r}: {exc}") from exc
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        if self.sqlite:
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_connection, _record):
+                dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA busy_timeout=10000")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+            @event.listens_for(self.engine, "begin")
+            def _begin(connection):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise ServingError(f"cannot create the usage tables in {url!r}: {exc}") from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # keys -------------------------------------------------------------------------------------------------
+
+    def create_key(self, customer: str, credit: int) -> str:
+        """A new API key with ``credit`` (smallest unit); the returned plain key is never stored."""
+        if credit < 0:
+            raise ServingError(f"credit must be non-negative; got {credit}")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(24)
+        salt = secrets.token_hex(8)
+        with self.session() as s:
+            s.add(
+                ApiKey(
+                    key_id=key_id,
+                    key_hash=_hash(salt, secret),
+                    salt=salt,
+                    customer=customer,
+                    credit=credit,
+                    created_at=_now(),
+                )
+            )
+        return f"{KEY_PREFIX}{key_id}_{secret}"
+
+    def _verify(self, s: Session, api_key: str, lock: bool) -> ApiKey:
+        if not api_key.startswith(KEY_PREFIX) or "_" not in api_key[len(KEY_PREFIX) :]:
+            raise UnknownKey("malformed API key; keys look like fsk_<id>_<secret>")
+        key_id, secret = api_key[len(KEY_PREFIX) :].split("_", 1)
+        query = select(ApiKey).where(ApiKey.key_id == key_id)
+        if lock and not self.sqlite:
+            query = query.with_for_update()
+        row = s.execute(query).scalar_one_or_none()
+        if row is None or not secrets.compare_digest(row.key_hash, _hash(row.salt, secret)):
+            raise UnknownKey("unknown API key")
+        return row
+
+    def add_credit(self, api_key: str, amount: int) -> int:
+        if amount <= 0:
+            raise ServingError(f"credit to add must be positive; got {amount}")
+        with self.session() as s:
+            row = self._verify(s, api_key, lock=True)
+            row.credit = int(row.credit) + amount
+            return int(row.credit)
+
+    def keys(self) -> list[ApiKeyInfo]:
+        with self.session() as s:
+            rows = s.execute(select(ApiKey).order_by(ApiKey.id)).scalars()
+            return [ApiKeyInfo(r.key_id, r.customer, int(r.credit), r.created_at) for r in rows]
+
+    # billing ----------------------------------------------------------------------------------------------
+
+    def debit(self, api_key: str, rows: int, price_per_row: int, model_hash: str) -> int:
+        """Bill one call of ``rows`` rows atomically; returns the remaining credit."""
+        amount = rows * price_per_row
+        with self.session() as s:
+            key = self._verify(s, api_key, lock=True)
+            credit = int(key.credit)
+            if credit < amount:
+                raise OutOfCredit(f"this call costs {amount} but the key has {credit} credit left; top it up")
+            key.credit = credit - amount
+            s.add(Usage(key_id=key.key_id, rows=rows, amount=amount, model_hash=model_hash, created_at=_now()))
+            return credit - amount
+
+    def summary(self) -> UsageSummary:
+        with self.session() as s:
+            usages = s.execute(select(Usage.rows, Usage.amount, Usage.settlement_id)).all()
+            settled_ids = set(s.execute(select(SettlementRow.id).where(SettlementRow.status == "settled")).scalars())
+        revenue = sum(int(a) for _, a, _ in usages)
+        settled = sum(int(a) for _, a, sid in usages if sid in settled_ids)
+        return UsageSummary(len(usages), sum(r for r, _, _ in usages), revenue, settled, revenue - settled)
+
+    # settlement -------------------------------------------------------------------------------------------
+
+    def open_settlement(self) -> tuple[str, int, int] | None:
+        """The open settlement if one exists, else a new one over every unsettled usage row; None if nothing."""
+        with self.session() as s:
+            current = s.execute(select(SettlementRow).where(SettlementRow.status == "open")).scalar_one_or_none()
+            if current is not None:
+                return current.id, int(current.amount), current.calls
+            pending = s.execute(select(Usage.id, Usage.amount).where(Usage.settlement_id.is_(None))).all()
+            if not pending:
+                return None
+            ids = [i for i, _ in pending]
+            amount = sum(int(a) for _, a in pending)
+            digest = hashlib.sha256(f"{ids[0]}-{ids[-1]}-{len(ids)}-{amount}-{secrets.token_hex(8)}".encode())
+            settlement_id = "0x" + digest.hexdigest()
+            s.add(SettlementRow(id=settlement_id, amount=amount, calls=len(ids), status="open", created_at=_now()))
+            s.flush()
+            s.execute(update(Usage).where(Usage.id.in_(ids)).values(settlement_id=settlement_id))
+            return settlement_id, amount, len(ids)
+
+    def close_settlement(self, settlement_id: str, tx_hash: str) -> None:
+        with self.session() as s:
+            s.execute(
+                update(SettlementRow).where(SettlementRow.id == settlement_id).values(status="settled", tx_hash=tx_hash)
+            )
+
+    def settlements(self) -> list[tuple[str, int, int, str, str | None]]:
+        with self.session() as s:
+            rows = s.execute(select(SettlementRow).order_by(SettlementRow.created_at)).scalars()
+            return [(r.id, int(r.amount), r.calls, r.status, r.tx_hash) for r in rows]
+
+    def count(self) -> int:
+        with self.session() as s:
+            return int(s.execute(select(func.count(Usage.id))).scalar_one())
