@@ -109,12 +109,15 @@ def test_duplicated_data_earns_no_more_than_the_original(setting) -> None:
     updates["copy"] = [p.copy() for p in updates["m0"]]
     prints = {f"m{k}": record_fingerprints(p.X, b"salt") for k, p in enumerate(parts)}
     prints["copy"] = prints["m0"]
-    sizes = effective_sizes(prints, {m: len(parts[0].y) if m == "copy" else 0 for m in prints} | {
-        f"m{k}": len(p.y) for k, p in enumerate(parts)
-    })
-    honest, _ = run(setting, {m: p for m, p in updates.items() if m != "copy"}, effective_sizes=sizes | {
-        "m0": float(len(parts[0].y))
-    })
+    sizes = effective_sizes(
+        prints,
+        {m: len(parts[0].y) if m == "copy" else 0 for m in prints} | {f"m{k}": len(p.y) for k, p in enumerate(parts)},
+    )
+    honest, _ = run(
+        setting,
+        {m: p for m, p in updates.items() if m != "copy"},
+        effective_sizes=sizes | {"m0": float(len(parts[0].y))},
+    )
     robust, _ = run(setting, updates, effective_sizes=sizes)
     pair = robust.values["m0"] + robust.values["copy"]
     assert pair <= 1.1 * honest.values["m0"]

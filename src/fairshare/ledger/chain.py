@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
 from eth_utils import ValidationError
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
@@ -62,7 +63,7 @@ class Chain:
             raw = sender.sign_transaction(tx).raw_transaction
             tx_hash = self.w3.eth.send_raw_transaction(raw)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        except ContractLogicError as exc:
+        except (ContractLogicError, TransactionFailed) as exc:
             raise TransactionError(f"{what} reverted: {_reason(exc)}") from exc
         except (Web3RPCError, Web3Exception, ValueError, ValidationError) as exc:
             message = str(exc)
@@ -90,7 +91,7 @@ class Chain:
             self.transact(self.operator, {"to": address, "value": amount_wei - balance, "gas": 21_000}, "funding")
 
 
-def _reason(exc: ContractLogicError) -> str:
+def _reason(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return message.removeprefix("execution reverted: ").strip()
 

@@ -1,0 +1,53 @@
+"""Bad input gets one clear line on stderr, a non-zero exit and no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.test_end_to_end import fairshare
+
+
+def test_unknown_key_names_the_key_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('name = "x"\ncolour = "red"\n[[members]]\nname = "a"\n[[members]]\nname = "b"\n')
+    result = fairshare("demo", "--config", str(config), home=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "unknown key 'colour'" in result.stderr and str(config) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_type_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('name = "x"\n[training]\nrounds = "many"\n[[members]]\nname = "a"\n[[members]]\nname = "b"\n')
+    result = fairshare("init", "--config", str(config), home=tmp_path, check=False)
+    assert result.returncode == 1 and "'training.rounds'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_data_file_names_the_path(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'name = "x"\n[data]\nvalidation_csv = "v.csv"\ntest_csv = "t.csv"\n'
+        '[[members]]\nname = "a"\ncsv = "missing.csv"\n[[members]]\nname = "b"\ncsv = "missing.csv"\n'
+    )
+    result = fairshare("init", "--config", str(config), home=tmp_path, check=False)
+    assert result.returncode == 1 and str(tmp_path / "missing.csv") in result.stderr
+
+
+def test_audit_without_any_run_says_what_to_do(tmp_path: Path) -> None:
+    result = fairshare("audit", home=tmp_path, check=False)
+    assert result.returncode == 1 and "fairshare init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_audit_on_a_chain_without_our_contracts(tmp_path: Path) -> None:
+    fairshare("demo", "--rounds", "1", "--members", "2", home=tmp_path)
+    (tmp_path / "chain.sqlite").unlink()
+    for extra in tmp_path.glob("chain.sqlite-*"):
+        extra.unlink()
+    result = fairshare("audit", home=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "no fairshare contracts" in result.stderr or "chain id" in result.stderr
+
+
+def test_unreachable_chain_url(tmp_path: Path) -> None:
+    result = fairshare("demo", "--chain", "http://127.0.0.1:9", home=tmp_path, check=False)
+    assert result.returncode == 1 and "no Ethereum node answers at http://127.0.0.1:9" in result.stderr
