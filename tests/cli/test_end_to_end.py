@@ -49,7 +49,7 @@ def test_demo_pays_members_exactly_and_the_free_rider_nothing(demo) -> None:
 
 
 def test_audit_and_status_read_the_same_run_from_another_process(demo) -> None:
-    home, summary = demo
+    home, _ = demo
     report = json.loads(fairshare("audit", "--json", home=home).stdout)
     assert report["ok"] and {c["name"] for c in report["checks"]} >= {"money conserved", "model artifacts match chain"}
     status = fairshare("status", home=home).stdout

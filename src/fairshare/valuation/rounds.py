@@ -8,7 +8,9 @@ Flagging: a member is flagged *harmful* when its value is negative and either cl
 so far (``past_values``) is negative too. Honest members on skewed data dip slightly below zero in late
 rounds; a poisoner is strongly negative at once and stays negative in total. With ``drop_flagged`` a flagged
 update is left out of the aggregate and the game is valued again without it, so the others are paid for
-the model actually deployed.
+the model actually deployed. A member whose value is positive this round but whose net value over all rounds
+so far is not (the signature of random updates that sometimes help by chance) is flagged *unpaid*: its update
+stays in the aggregate, but it earns no shares until its net contribution is positive.
 """
 
 from __future__ import annotations
@@ -201,6 +203,10 @@ def value_round(
             deployed = result.deployed
         else:
             deployed = [g.copy() for g in global_params]
+    for member, value in values.items():
+        net = past.get(member, 0.0) + value
+        if member not in flags and value > 0 and member in past and net <= 0:
+            flags[member] = f"unpaid: net value {net:.4g} over all rounds so far is not positive"
     valuation = RoundValuation(
         round=round,
         method=result.method.name,
