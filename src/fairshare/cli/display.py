@@ -11,14 +11,17 @@ from rich.table import Table
 from fairshare.consortium.view import MemberBalance, RoundReport, Settlement, Withdrawal
 from fairshare.consortium.workspace import RunPaths, RunRecord
 from fairshare.ledger import AuditReport
+from fairshare.serving.store import ApiKeyInfo, UsageSummary
 
 __all__ = [
     "LiveView",
     "format_amount",
     "show_audit",
     "show_balances",
+    "show_keys",
     "show_run",
     "show_settlement",
+    "show_usage",
     "show_withdrawals",
 ]
 
@@ -174,3 +177,21 @@ def show_audit(console: Console, report: AuditReport) -> None:
         table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)
     console.print(table)
     console.print("[bold green]audit OK[/bold green]" if report.ok else "[bold red]audit FAILED[/bold red]")
+
+
+def show_keys(console: Console, keys: Sequence[ApiKeyInfo]) -> None:
+    table = Table(title="API keys")
+    for column in ("key id", "customer", "credit", "created"):
+        table.add_column(column, justify="right" if column == "credit" else "left")
+    for k in keys:
+        table.add_row(k.key_id, k.customer, f"{k.credit:,}", k.created_at)
+    console.print(table)
+
+
+def show_usage(console: Console, summary: UsageSummary) -> None:
+    table = Table(title="Usage (smallest unit)")
+    for column in ("calls", "rows", "revenue", "settled", "pending"):
+        table.add_column(column, justify="right")
+    s = summary
+    table.add_row(f"{s.calls:,}", f"{s.rows:,}", f"{s.revenue:,}", f"{s.settled:,}", f"{s.pending:,}")
+    console.print(table)

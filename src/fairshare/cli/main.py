@@ -167,6 +167,84 @@ def audit(
         raise typer.Exit(2)
 
 
+keys_app = typer.Typer(help="API keys with prepaid credit for the model API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    customer: Annotated[str, typer.Option("--customer", help="Who the key is for.")] = "customer",
+    credit: Annotated[int, typer.Option("--credit", help="Prepaid credit in the smallest unit (wei).")] = 10**18,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Issue a key; it is shown once and stored only as a salted hash."""
+    from fairshare.consortium.session import open_run
+    from fairshare.serving.store import UsageStore
+
+    run = open_run(home, consortium)
+    key = UsageStore(run.paths.usage_url).create_key(customer, credit)
+    console.print(f"API key for {customer} with {credit:,} credit (shown once):")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Keys with their customer and remaining credit (never the secret)."""
+    from fairshare.cli import display
+    from fairshare.consortium.session import open_run
+    from fairshare.serving.store import UsageStore
+
+    display.show_keys(console, UsageStore(open_run(home, consortium).paths.usage_url).keys())
+
+
+@app.command()
+def usage(
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Paid calls, revenue, and how much of it is settled on chain or still pending."""
+    from fairshare.cli import display
+    from fairshare.consortium.session import open_run
+    from fairshare.serving.store import UsageStore
+
+    display.show_usage(console, UsageStore(open_run(home, consortium).paths.usage_url).summary())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Serve the released model's paid API (OpenAPI at /docs, Prometheus at /metrics)."""
+    import uvicorn
+
+    from fairshare.consortium.revenue import api_for
+    from fairshare.consortium.session import open_run
+
+    run = open_run(home, consortium)
+    app_, released = api_for(run)
+    run.chain.close()  # the model's hash is checked; let settle and withdraw use the chain meanwhile
+    console.print(f"serving model {released.model_hash[:16]}… at http://{host}:{port} (docs at /docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def abi(
+    out: Annotated[Path, typer.Option("--out", help="Folder for <Contract>.abi.json files.")] = Path("abi"),
+) -> None:
+    """Write the contracts' ABIs: all a third party needs, with web3, to read and recompute everything."""
+    from fairshare.ledger import export_abis
+
+    for path in export_abis(out):
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
     """Entry point: run the app, turning our errors into one line on stderr and exit code 1."""
     try:

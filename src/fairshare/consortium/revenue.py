@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+from fastapi import FastAPI
 
 from fairshare.consortium.session import Run
 from fairshare.consortium.training import load_model, model_for
@@ -21,7 +22,7 @@ from fairshare.serving.server import running
 from fairshare.serving.settle import settle
 from fairshare.serving.store import UsageStore
 
-__all__ = ["ChainRevenueSink", "earn_revenue", "released_model", "settle_run", "withdraw_members"]
+__all__ = ["ChainRevenueSink", "api_for", "earn_revenue", "released_model", "settle_run", "withdraw_members"]
 
 
 class ChainRevenueSink:
@@ -58,15 +59,22 @@ def released_model(run: Run) -> ReleasedModel:
     return ReleasedModel(model_for(run), params, last.model_hash.hex())
 
 
+def api_for(run: Run) -> tuple[FastAPI, ReleasedModel]:
+    """The paid API of a run: its released model, its usage store, its price."""
+    store = UsageStore(run.paths.usage_url)
+    released = released_model(run)
+    price = run.config.revenue.price_per_call
+    return create_app(store, released, lambda: price, pending=lambda: store.summary().pending), released
+
+
 def earn_revenue(run: Run, view: View) -> int:
     """Customers call the paid API over HTTP on loopback; returns the revenue billed."""
     settings = run.config.revenue
     store = UsageStore(run.paths.usage_url)
-    released = released_model(run)
+    app, _ = api_for(run)
     test = load_partition(run.paths.coordinator_dir / "test.npz")
     calls, rows = settings.demo_calls, settings.demo_rows_per_call
     key = store.create_key("demo-customer", credit=settings.price_per_call * rows * calls)
-    app = create_app(store, released, lambda: settings.price_per_call, pending=lambda: store.summary().pending)
     billed = 0
     rng = np.random.default_rng(run.config.training.seed)
     with running(app) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:

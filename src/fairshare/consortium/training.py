@@ -67,6 +67,13 @@ class RoundRecorder:
             for name in self.addresses
         }
         self.pending: dict[int, RoundReport] = {}
+        self.past: dict[str, float] = {}
+        by_address = {a: n for n, a in self.addresses.items()}
+        for record in run.ledger.rounds():
+            for address, score in zip(record.members, record.scores, strict=True):
+                name = by_address.get(address)
+                if name is not None:
+                    self.past[name] = self.past.get(name, 0.0) + score / SCORE_SCALE
 
     def __call__(self, updates: RoundUpdates) -> Params:
         member_params = {u.member: u.params for u in updates.updates}
@@ -85,7 +92,10 @@ class RoundRecorder:
             self.validation.y,
             self.config,
             effective_sizes=sizes,
+            past_values=self.past,
         )
+        for member, value in valuation.values.items():
+            self.past[member] = self.past.get(member, 0.0) + value
         shares = shares_from_values(valuation.values, valuation.flags, self.run.config.valuation.share_scale)
         digest = params_hash(new_params)
         save_model(self.run.paths.model_file(updates.round), new_params)
@@ -130,11 +140,21 @@ class RoundRecorder:
 
 
 def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundReport]:
-    """Train the run's model for ``rounds`` (default: the consortium file's) and record every round."""
+    """Train and record rounds, resuming after the last round recorded on chain.
+
+    Without ``rounds`` it trains up to the consortium file's round count (nothing if already there); with
+    ``rounds`` it trains that many more. A crash mid-round loses only that round: its artifact may exist
+    without a chain record, and it is simply trained and recorded again.
+    """
     model = model_for(run)
     recorder = RoundRecorder(run, model)
     settings = run.config.training
-    total = rounds or settings.rounds
+    done = max((r.round_id for r in run.ledger.rounds()), default=0)
+    total = rounds if rounds is not None else settings.rounds - done
+    if total <= 0:
+        view.stage("Training", f"all {done} rounds are already recorded on chain; use --rounds N to train more")
+        return []
+    initial = load_model(run.paths.model_file(done)) if done else None
     behaviours = {m.name: m.behaviour for m in run.config.members}
     spec = FederationSpec(
         model=model,
@@ -148,6 +168,8 @@ def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundRepo
         batch_size=settings.batch_size,
         seed=settings.seed,
         test=load_partition(run.paths.coordinator_dir / "test.npz"),
+        initial=initial,
+        first_round=done + 1,
     )
     reports: list[RoundReport] = []
 

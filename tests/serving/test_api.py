@@ -1,0 +1,103 @@
+"""The paid API: billing is exact, errors are clear, and concurrent debits never overdraw a key."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from fairshare.serving.settle import settle
+from fairshare.serving.store import OutOfCredit, UsageStore
+from tests.serving.conftest import PRICE, MemorySink
+
+
+def test_a_paid_call_is_answered_and_billed_per_row(client, store: UsageStore) -> None:
+    key = store.create_key("acme", credit=10 * PRICE)
+    response = client.post("/v1/predict", json={"rows": [[1, 0, 0], [-1, 0, 0]]}, headers={"X-API-Key": key})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predictions"] == [0, 1] and body["charged"] == 2 * PRICE and body["credit_left"] == 8 * PRICE
+    assert store.summary().revenue == 2 * PRICE and store.summary().calls == 1
+
+
+def test_bearer_tokens_work_too(client, store: UsageStore) -> None:
+    key = store.create_key("acme", credit=PRICE)
+    response = client.post("/v1/predict", json={"rows": [[0, 0, 0]]}, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("key", [None, "fsk_nope_nope", "garbage"])
+def test_bad_keys_get_401_and_are_not_billed(client, store: UsageStore, key) -> None:
+    headers = {"X-API-Key": key} if key else {}
+    response = client.post("/v1/predict", json={"rows": [[0, 0, 0]]}, headers=headers)
+    assert response.status_code == 401 and "key" in response.json()["detail"].lower()
+    assert store.summary().calls == 0
+
+
+def test_out_of_credit_gets_402_and_nothing_is_billed(client, store: UsageStore) -> None:
+    key = store.create_key("acme", credit=PRICE)
+    response = client.post("/v1/predict", json={"rows": [[0, 0, 0], [0, 0, 0]]}, headers={"X-API-Key": key})
+    assert response.status_code == 402 and "credit" in response.json()["detail"]
+    assert store.summary().calls == 0 and store.keys()[0].credit == PRICE
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"rows": [[1, 2]]}, "rows"),
+        ({"rows": []}, "rows"),
+        ({"rows": [["a", 0, 0]]}, "rows"),
+        ({"wrong": 1}, "rows"),
+    ],
+)
+def test_malformed_input_gets_422_naming_the_field(client, store: UsageStore, body, field: str) -> None:
+    key = store.create_key("acme", credit=PRICE)
+    response = client.post("/v1/predict", json=body, headers={"X-API-Key": key})
+    assert response.status_code == 422 and field in str(response.json()["detail"])
+    assert store.summary().calls == 0
+
+
+def test_metrics_and_openapi(client, store: UsageStore) -> None:
+    key = store.create_key("acme", credit=PRICE)
+    client.post("/v1/predict", json={"rows": [[0, 0, 0]]}, headers={"X-API-Key": key})
+    text = client.get("/metrics").text
+    assert 'fairshare_requests_total{path="/v1/predict",status="200"} 1' in text
+    assert f"fairshare_revenue_total {PRICE}" in text and f"fairshare_pending_settlement {PRICE}" in text
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_concurrent_debits_never_overdraw(store: UsageStore) -> None:
+    key = store.create_key("acme", credit=25 * PRICE)
+
+    def call(_: int) -> bool:
+        try:
+            store.debit(key, 1, PRICE, "h")
+            return True
+        except OutOfCredit:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(call, range(60)))
+    assert sum(results) == 25
+    assert store.keys()[0].credit == 0 and store.summary().revenue == 25 * PRICE
+
+
+def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: UsageStore) -> None:
+    key = store.create_key("acme", credit=100 * PRICE)
+    for _ in range(7):
+        store.debit(key, 2, PRICE, "h")
+    sink = MemorySink()
+    sink.fail_after_paying = True
+    with pytest.raises(RuntimeError):
+        settle(store, sink)
+    assert store.summary().settled == 0  # the chain has it, the store does not know yet
+    sink.fail_after_paying = False
+    resumed = settle(store, sink)
+    assert resumed is not None and resumed.resumed and resumed.amount == 14 * PRICE and resumed.calls == 7
+    assert list(sink.paid.values()) == [14 * PRICE]
+    assert settle(store, sink) is None
+    store.debit(key, 1, PRICE, "h")
+    later = settle(store, sink)
+    assert later is not None and later.amount == PRICE and len(sink.paid) == 2
+    summary = store.summary()
+    assert summary.settled == summary.revenue == 15 * PRICE and summary.pending == 0
