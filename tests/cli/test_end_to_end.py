@@ -81,3 +81,13 @@ def test_a_tampered_model_artifact_fails_the_audit(tmp_path: Path) -> None:
 def test_finance_example_runs(tmp_path: Path) -> None:
     result = fairshare("demo", "--config", "examples/finance.toml", "--rounds", "2", home=tmp_path)
     assert "audit OK" in result.stdout and "lazy-fintech" in result.stdout
+
+
+def test_anvil_and_the_embedded_chain_pay_the_same(demo, anvil_url: str, anvil_key: str, tmp_path: Path) -> None:
+    _, embedded = demo
+    out = tmp_path / "out"
+    fairshare("demo", "--rounds", "3", "--chain", anvil_url, "--out", str(out), home=tmp_path)
+    on_anvil = json.loads((out / "summary.json").read_text())
+    assert on_anvil["chain"]["chain_id"] == 31337 and on_anvil["audit"]["ok"]
+    payouts = lambda s: {m["name"]: m["payout"] for m in s["members"]}  # noqa: E731
+    assert payouts(on_anvil) == payouts(embedded)

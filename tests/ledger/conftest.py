@@ -23,9 +23,15 @@ class Consortium:
     outsider: LocalAccount
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[Chain]:
-    chain = connect(None, tmp_path)
+@pytest.fixture(params=["embedded", "anvil"])
+def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
+    """Every contract test runs on the embedded chain and on anvil: one code path, two chains."""
+    if request.param == "anvil":
+        url = request.getfixturevalue("anvil_url")
+        request.getfixturevalue("anvil_key")
+        chain = connect(url, tmp_path)
+    else:
+        chain = connect(None, tmp_path)
     yield chain
     chain.close()
 

@@ -161,4 +161,4 @@ def test_a_deployment_on_another_chain_id_is_refused(consortium) -> None:
 def test_an_unfunded_sender_gets_a_clear_error(consortium) -> None:
     broke = Account.create()
     with pytest.raises(TransactionError, match="insufficient funds"):
-        consortium.chain.send(broke, consortium.client.revenue, "withdraw")
+        consortium.chain.transact(broke, {"to": consortium.outsider.address, "value": 1, "gas": 21_000}, "payment")

@@ -7,6 +7,7 @@ remainder, and never have paid anyone more than its entitlement. Unauthorised ca
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from tempfile import mkdtemp
@@ -25,9 +26,11 @@ CUT_BPS = 700
 
 
 class MoneyMachine(RuleBasedStateMachine):
+    chain_url: str | None = None
+
     @initialize()
     def deploy(self) -> None:
-        self.chain = connect(None, Path(mkdtemp()))
+        self.chain = connect(self.chain_url, Path(mkdtemp()))
         self.members = [Account.create() for _ in range(MEMBERS)]
         self.treasury, self.outsider = Account.create(), Account.create()
         for account in [*self.members, self.treasury, self.outsider]:
@@ -139,4 +142,20 @@ class MoneyMachine(RuleBasedStateMachine):
 
 
 MoneyMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=15, deadline=None)
-TestMoney = MoneyMachine.TestCase
+TestMoneyEmbedded = MoneyMachine.TestCase
+
+
+class AnvilMoneyMachine(MoneyMachine):
+    pass
+
+
+@pytest.fixture
+def on_anvil(anvil_url: str, anvil_key: str) -> Iterator[None]:
+    AnvilMoneyMachine.chain_url = anvil_url
+    yield
+    AnvilMoneyMachine.chain_url = None
+
+
+@pytest.mark.usefixtures("on_anvil")
+class TestMoneyAnvil(AnvilMoneyMachine.TestCase):
+    settings = settings(max_examples=6, stateful_step_count=15, deadline=None)

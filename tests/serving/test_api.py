@@ -5,10 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tests.serving.conftest import PRICE, MemorySink
 
 from fairshare.serving.settle import settle
 from fairshare.serving.store import OutOfCredit, UsageStore
-from tests.serving.conftest import PRICE, MemorySink
 
 
 def test_a_paid_call_is_answered_and_billed_per_row(client, store: UsageStore) -> None:

@@ -245,6 +245,27 @@ def abi(
         console.print(f"wrote {path}")
 
 
+chain_app = typer.Typer(help="Chains: a local development node.", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
+
+
+@chain_app.command("node")
+def chain_node(
+    port: Annotated[int, typer.Option("--port")] = 8545,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Run anvil (npm package @foundry-rs/anvil) on loopback with its state persisted under --home."""
+    from fairshare.ledger.anvil import ANVIL_DEV_KEY, start_anvil
+
+    node = start_anvil(home, port)
+    console.print(f"anvil is running at {node.url} (state in {node.state}); stop with Ctrl-C")
+    console.print(f"use it with: export FAIRSHARE_DEPLOYER_KEY={ANVIL_DEV_KEY}; fairshare demo --chain {node.url}")
+    try:
+        node.process.wait()
+    except KeyboardInterrupt:
+        node.stop()
+
+
 def main() -> None:
     """Entry point: run the app, turning our errors into one line on stderr and exit code 1."""
     try:
