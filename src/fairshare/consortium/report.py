@@ -45,4 +45,4 @@ def artifact_hashes(run: Run) -> dict[int, bytes]:
 
 
 def audit_run(run: Run) -> AuditReport:
-    return audit(run.chain, run.deployment, artifact_hashes(run))
+    return audit(run.chain, run.deployment, artifact_hashes(run), client=run.ledger)

@@ -47,7 +47,7 @@ class Run:
 
     @cached_property
     def ledger(self) -> LedgerClient:
-        return LedgerClient(self.chain, self.deployment)
+        return LedgerClient(self.chain, self.deployment, index_path=self.paths.root / "events.sqlite")
 
     @cached_property
     def keystore(self) -> Keystore:

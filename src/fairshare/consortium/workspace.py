@@ -10,6 +10,8 @@ Layout under the home folder (``.fairshare`` by default)::
         data/<member>.npz          each member's partition (what a member node reads; never sent anywhere)
         coordinator/               validation and test splits kept by the coordinator
         models/round-<r>.npz       the global model after round r (its hash is on chain)
+        events.sqlite              checkpointed index of the contracts' events (a cache: safe to delete)
+        usage.sqlite               API keys, paid calls, settlements
 
 A new run never writes into an older run's folder, so a second ``demo`` on the same chain cannot corrupt the first.
 """

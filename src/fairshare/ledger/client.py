@@ -7,6 +7,7 @@ with the same model hash is returned as is, and a settlement id already distribu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -15,6 +16,7 @@ from web3 import Web3
 from fairshare.errors import LedgerError, TransactionError
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.deploy import Deployment, contract_at
+from fairshare.ledger.events import EventIndex
 
 __all__ = ["Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent"]
 
@@ -65,7 +67,7 @@ class WithdrawalEvent:
 
 
 class LedgerClient:
-    def __init__(self, chain: Chain, deployment: Deployment) -> None:
+    def __init__(self, chain: Chain, deployment: Deployment, index_path: Path | None = None) -> None:
         if deployment.chain_id != chain.chain_id:
             raise LedgerError(
                 f"deployment {deployment.name!r} is on chain id {deployment.chain_id}, "
@@ -75,6 +77,7 @@ class LedgerClient:
         self.deployment = deployment
         self.revenue = contract_at(chain, "RevenueShares", deployment.revenue_shares)
         self.log = contract_at(chain, "TrainingLog", deployment.training_log)
+        self.index = EventIndex(chain.w3, [self.revenue, self.log], deployment.block, index_path)
 
     # writes -----------------------------------------------------------------------------------------------
 
@@ -184,49 +187,49 @@ class LedgerClient:
     # history (events) -------------------------------------------------------------------------------------
 
     def _logs(self, contract: Any, event: str) -> list[Any]:
-        return list(getattr(contract.events, event)().get_logs(from_block=self.deployment.block))
+        return self.index.events(contract.address, event)
 
     def rounds(self) -> list[RoundRecord]:
         return [
             RoundRecord(
-                round_id=e.args.round_id,
-                model_hash=bytes(e.args.model_hash),
-                method=e.args.method,
-                params=e.args.params,
-                seed=e.args.seed,
-                members=tuple(e.args.members),
-                scores=tuple(e.args.scores),
-                shares=tuple(e.args.shares),
-                record_hash=bytes(e.args.record_hash),
-                block=e.blockNumber,
-                tx_hash=e.transactionHash.to_0x_hex(),
+                round_id=e.args["round_id"],
+                model_hash=bytes(e.args["model_hash"]),
+                method=e.args["method"],
+                params=e.args["params"],
+                seed=e.args["seed"],
+                members=tuple(e.args["members"]),
+                scores=tuple(e.args["scores"]),
+                shares=tuple(e.args["shares"]),
+                record_hash=bytes(e.args["record_hash"]),
+                block=e.block,
+                tx_hash=e.tx_hash,
             )
             for e in self._logs(self.log, "RoundRecorded")
         ]
 
     def mints(self) -> list[Mint]:
         return [
-            Mint(e.args.account, e.args.amount, e.args.round_id, e.blockNumber, e.logIndex)
+            Mint(e.args["account"], e.args["amount"], e.args["round_id"], e.block, e.log_index)
             for e in self._logs(self.revenue, "Minted")
         ]
 
     def distributions(self) -> list[Distribution]:
         return [
             Distribution(
-                bytes(e.args.settlement_id),
-                e.args.amount,
-                e.args.treasury_cut,
-                e.args.to_holders,
-                e.args.total_shares,
-                e.blockNumber,
-                e.logIndex,
-                e.transactionHash.to_0x_hex(),
+                bytes(e.args["settlement_id"]),
+                e.args["amount"],
+                e.args["treasury_cut"],
+                e.args["to_holders"],
+                e.args["total_shares"],
+                e.block,
+                e.log_index,
+                e.tx_hash,
             )
             for e in self._logs(self.revenue, "Distributed")
         ]
 
     def withdrawals(self) -> list[WithdrawalEvent]:
         return [
-            WithdrawalEvent(e.args.account, e.args.amount, e.blockNumber, e.logIndex, e.transactionHash.to_0x_hex())
+            WithdrawalEvent(e.args["account"], e.args["amount"], e.block, e.log_index, e.tx_hash)
             for e in self._logs(self.revenue, "Withdrawn")
         ]
