@@ -5,7 +5,8 @@
 - gas of ``distribute`` and ``withdraw`` with 1, 100 and 10,000 share holders (must not grow);
 - gas of ``record_round`` and per member minted;
 - transactions per second of the embedded chain vs stock eth-tester (in-memory py-evm, block-scanning
-  lookups), same transfers, same process;
+  lookups), same transfers, same process, and the time to look up the oldest transaction's receipt after
+  them (stock eth-tester scans every block back to it; the embedded chain uses py-evm's hash index);
 - time of the full audit over 1,000 recorded rounds.
 """
 
@@ -101,13 +102,15 @@ def round_gas() -> dict[str, object]:
     return out
 
 
-def _transfers(w3: Web3, key: bytes, count: int) -> float:
+def _transfers(w3: Web3, key: bytes, count: int) -> tuple[float, float]:
+    """Transfers per second, and milliseconds to look up the receipt of the first transfer afterwards."""
     sender = Account.from_key(key)
     to = Account.create().address
     nonce = w3.eth.get_transaction_count(sender.address)
     fee = 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 1
     chain_id = w3.eth.chain_id
     started = time.perf_counter()
+    first = None
     for i in range(count):
         tx = {
             "to": to,
@@ -120,23 +123,30 @@ def _transfers(w3: Web3, key: bytes, count: int) -> float:
         }
         tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
         w3.eth.wait_for_transaction_receipt(tx_hash)
-    return count / (time.perf_counter() - started)
+        first = first or tx_hash
+    rate = count / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(20):
+        w3.eth.get_transaction_receipt(first)
+    return rate, (time.perf_counter() - started) / 20 * 1000
 
 
 def chain_speed(count: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as home:
         chain = connect(None, Path(home))
-        ours = _transfers(chain.w3, chain.operator.key, count)
+        ours, ours_lookup = _transfers(chain.w3, chain.operator.key, count)
         chain.close()
     backend = PyEVMBackend()
     stock = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(stock))
-    theirs = _transfers(w3, backend.account_keys[0].to_bytes(), count)
+    theirs, theirs_lookup = _transfers(w3, backend.account_keys[0].to_bytes(), count)
     out = {
         "transactions": count,
         "embedded_tx_per_s": ours,
         "stock_eth_tester_tx_per_s": theirs,
         "ratio": ours / theirs,
+        "embedded_oldest_receipt_ms": ours_lookup,
+        "stock_oldest_receipt_ms": theirs_lookup,
     }
     print(out, flush=True)
     return out
@@ -193,6 +203,8 @@ def main() -> int:
         "withdraw_gas_growth": max(withdraw) / min(withdraw) - 1,
         "embedded_tx_per_s": result["chain_speed"]["embedded_tx_per_s"],
         "embedded_vs_stock_ratio": result["chain_speed"]["ratio"],
+        "oldest_receipt_ms_embedded": result["chain_speed"]["embedded_oldest_receipt_ms"],
+        "oldest_receipt_ms_stock": result["chain_speed"]["stock_oldest_receipt_ms"],
         "audit_seconds": result["audit"]["audit_seconds"],
     }
     print("\nsummary")
