@@ -101,3 +101,22 @@ def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: Usag
     assert later is not None and later.amount == PRICE and len(sink.paid) == 2
     summary = store.summary()
     assert summary.settled == summary.revenue == 15 * PRICE and summary.pending == 0
+
+
+def test_a_retried_request_is_billed_once(client, store: UsageStore) -> None:
+    key = store.create_key("acme", credit=10 * PRICE)
+    headers = {"X-API-Key": key, "Idempotency-Key": "req-1"}
+    first = client.post("/v1/predict", json={"rows": [[1, 0, 0]]}, headers=headers)
+    again = client.post("/v1/predict", json={"rows": [[1, 0, 0]]}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert store.summary().calls == 1 and store.keys()[0].credit == 9 * PRICE
+
+
+def test_migrations_build_the_schema_from_empty(tmp_path) -> None:
+    import sqlite3
+
+    UsageStore(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    db = sqlite3.connect(tmp_path / "fresh.sqlite")
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    columns = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
+    assert {"request_id", "settlement_id", "amount"} <= columns

@@ -2,8 +2,10 @@
 
 ``POST /v1/predict`` takes an API key (``X-API-Key`` header or ``Authorization: Bearer``) and one row or a
 batch; the price is per row, read from the policy source (the chain) when the app starts; the call is debited
-in the usage store *before* the answer is computed and returned, in one transaction with its usage row.
-Errors: 401 unknown key, 402 not enough credit, 422 malformed input (FastAPI names the field).
+in the usage store *before* the answer is computed and returned, in the same committed transaction as its
+usage row (group-committed with concurrent calls, see ``billing``).
+Errors: 401 unknown key, 402 not enough credit, 422 malformed input (FastAPI names the field). A client that
+sends an ``Idempotency-Key`` header may retry a call whose answer it lost: it is answered again, billed once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, field_validator
 
+from fairshare.errors import ServingError
 from fairshare.learning.model import LogisticRegression, Params
+from fairshare.serving.billing import BillingQueue
 from fairshare.serving.metrics import Metrics
 from fairshare.serving.store import OutOfCredit, UnknownKey, UsageStore
 
@@ -78,6 +82,7 @@ def create_app(
     )
     metrics = Metrics()
     price = price_per_row()
+    billing = BillingQueue(store)
     n_features = released.model.n_features
 
     @app.middleware("http")
@@ -92,10 +97,11 @@ def create_app(
         response_model=PredictResponse,
         responses={401: {"description": "Unknown API key"}, 402: {"description": "Not enough credit"}},
     )
-    def predict(
+    async def predict(
         body: PredictRequest,
         x_api_key: str | None = Header(default=None),
         authorization: str | None = Header(default=None),
+        idempotency_key: str | None = Header(default=None, max_length=128),
     ) -> PredictResponse:
         key = _api_key(x_api_key, authorization)
         widths = {len(r) for r in body.rows}
@@ -109,11 +115,13 @@ def create_app(
         credit_left = -1
         if metering:
             try:
-                credit_left = store.debit(key, len(body.rows), price, released.model_hash)
+                credit_left = await billing.debit(key, len(body.rows), price, released.model_hash, idempotency_key)
             except UnknownKey as exc:
                 raise HTTPException(status_code=401, detail=str(exc)) from exc
             except OutOfCredit as exc:
                 raise HTTPException(status_code=402, detail=str(exc)) from exc
+            except ServingError as exc:  # the usage store failed: nothing was billed, so nothing is answered
+                raise HTTPException(status_code=503, detail=f"billing unavailable, retry: {exc}") from exc
             metrics.revenue += len(body.rows) * price
         X = np.asarray(body.rows, dtype=np.float64)
         probs = released.model.predict_proba(released.params, X)

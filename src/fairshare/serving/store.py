@@ -7,7 +7,8 @@ Rules the rest of fairshare relies on:
   row; concurrent debits of one key serialise (SQLite ``BEGIN IMMEDIATE``; ``SELECT ... FOR UPDATE``
   elsewhere), so credit never goes negative and no answered call is unbilled;
 - keys are stored as salted SHA-256 hashes; the plain key is shown once, at creation;
-- a usage row belongs to at most one settlement, and a settlement's rows are fixed when it is opened.
+- a usage row belongs to at most one settlement, and a settlement's rows are fixed when it is opened;
+- a request id (the client's ``Idempotency-Key``) is billed at most once per key.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     ForeignKey,
     Integer,
-    Numeric,
     String,
+    UniqueConstraint,
     create_engine,
     event,
     func,
@@ -33,12 +35,26 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from fairshare.errors import ServingError
 
 __all__ = ["ApiKeyInfo", "Base", "OutOfCredit", "UnknownKey", "UsageStore", "UsageSummary"]
 
 KEY_PREFIX = "fsk_"
+
+
+class Amount(TypeDecorator[int]):
+    """Token amounts as exact decimal strings: wei overflow SQLite's 64-bit INTEGER, and floats would round."""
+
+    impl = String(78)
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: object) -> str | None:
+        return None if value is None else str(int(value))
+
+    def process_result_value(self, value: str | None, dialect: object) -> int | None:
+        return None if value is None else int(value)
 
 
 class Base(DeclarativeBase):
@@ -52,7 +68,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     salt: Mapped[str] = mapped_column(String(32))
     customer: Mapped[str] = mapped_column(String(128))
-    credit: Mapped[int] = mapped_column(Numeric(78, 0).with_variant(String(78), "sqlite"))
+    credit: Mapped[int] = mapped_column(Amount())
     created_at: Mapped[str] = mapped_column(String(32))
 
 
@@ -61,16 +77,18 @@ class Usage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key_id: Mapped[str] = mapped_column(String(16), ForeignKey("api_keys.key_id"), index=True)
     rows: Mapped[int] = mapped_column(Integer)
-    amount: Mapped[int] = mapped_column(Numeric(78, 0).with_variant(String(78), "sqlite"))
+    amount: Mapped[int] = mapped_column(Amount())
     model_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(32))
     settlement_id: Mapped[str | None] = mapped_column(String(66), ForeignKey("settlements.id"), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    __table_args__ = (UniqueConstraint("key_id", "request_id", name="uq_usage_key_request"),)
 
 
 class SettlementRow(Base):
     __tablename__ = "settlements"
     id: Mapped[str] = mapped_column(String(66), primary_key=True)
-    amount: Mapped[int] = mapped_column(Numeric(78, 0).with_variant(String(78), "sqlite"))
+    amount: Mapped[int] = mapped_column(Amount())
     calls: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # "open" until the chain confirms, then "settled"
     tx_hash: Mapped[str | None] = mapped_column(String(66))
@@ -133,10 +151,22 @@ class UsageStore:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._migrate(url)
+
+    def _migrate(self, url: str) -> None:
+        """Bring the schema to the newest migration shipped with this version (alembic, programmatically)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         try:
-            Base.metadata.create_all(self.engine)
+            with self.engine.connect() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
         except SQLAlchemyError as exc:
-            raise ServingError(f"cannot create the usage tables in {url!r}: {exc}") from exc
+            raise ServingError(f"cannot migrate the usage store {url!r}: {exc}") from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -192,16 +222,35 @@ class UsageStore:
 
     # billing ----------------------------------------------------------------------------------------------
 
-    def debit(self, api_key: str, rows: int, price_per_row: int, model_hash: str) -> int:
-        """Bill one call of ``rows`` rows atomically; returns the remaining credit."""
+    def debit(self, api_key: str, rows: int, price_per_row: int, model_hash: str, request_id: str | None = None) -> int:
+        """Bill one call of ``rows`` rows atomically; returns the remaining credit.
+
+        With a ``request_id`` (the client's Idempotency-Key) a retry of a call already billed is not billed
+        again: after a crash between billing and answering, the client retries and gets its answer once paid.
+        """
         amount = rows * price_per_row
         with self.session() as s:
             key = self._verify(s, api_key, lock=True)
             credit = int(key.credit)
+            if request_id is not None:
+                seen = s.execute(
+                    select(Usage.id).where(Usage.key_id == key.key_id, Usage.request_id == request_id)
+                ).first()
+                if seen is not None:
+                    return credit
             if credit < amount:
                 raise OutOfCredit(f"this call costs {amount} but the key has {credit} credit left; top it up")
             key.credit = credit - amount
-            s.add(Usage(key_id=key.key_id, rows=rows, amount=amount, model_hash=model_hash, created_at=_now()))
+            s.add(
+                Usage(
+                    key_id=key.key_id,
+                    rows=rows,
+                    amount=amount,
+                    model_hash=model_hash,
+                    created_at=_now(),
+                    request_id=request_id,
+                )
+            )
             return credit - amount
 
     def summary(self) -> UsageSummary:

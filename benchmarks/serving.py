@@ -1,0 +1,309 @@
+"""Serving benchmark: the cost of metering, and billing that survives SIGKILL.
+
+    python benchmarks/serving.py [--quick] [--json FILE]
+
+1. Throughput and p50/p99 latency of ``POST /v1/predict`` with metering on and off: the same app in two
+   uvicorn processes on 127.0.0.1, driven alternately by the same concurrent clients in this process.
+2. Crash test: clients send calls with Idempotency-Keys and retry until answered while the metered server is
+   killed with SIGKILL and restarted, 20 times. Afterwards: billed calls == answered calls, and after a
+   settlement on a real embedded chain, settled + pending == billed.
+3. Settlement scale: 100,000 billed calls settle in one distribution transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from fairshare.learning.model import LogisticRegression, params_hash
+from fairshare.serving.app import ReleasedModel, create_app
+from fairshare.serving.server import free_port
+from fairshare.serving.settle import settle
+from fairshare.serving.store import UsageStore
+
+PRICE = 10**12
+FEATURES = 30
+
+
+def _released() -> ReleasedModel:
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(FEATURES, 2)), rng.normal(size=2)]
+    return ReleasedModel(LogisticRegression(FEATURES, 2), params, params_hash(params).hex())
+
+
+def serve_forever(db: str, port: int, metering: bool) -> None:
+    import uvicorn
+
+    store = UsageStore(db)
+    app = create_app(store, _released(), lambda: PRICE, metering=metering)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+def _start(db: str, metering: bool, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = port or free_port()
+    flag = "--metered" if metering else "--unmetered"
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", db, "--port", str(port), flag],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v1/model", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"server did not start on {url}")
+
+
+def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    row = {"rows": [[0.1] * FEATURES]}
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=10) as client:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                response = client.post("/v1/predict", json=row)
+                elapsed = time.perf_counter() - started
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text}")
+                with lock:
+                    latencies.append(elapsed)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "req_per_s": len(latencies) / wall,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def throughput(seconds: float, clients: int, repeats: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        db = f"sqlite:///{folder}/usage.sqlite"
+        key = UsageStore(db).create_key("bench", credit=10**30)
+        metered, metered_url = _start(db, True)
+        plain, plain_url = _start(f"sqlite:///{folder}/unused.sqlite", False)
+        runs: dict[str, list[dict[str, float]]] = {"metered": [], "unmetered": []}
+        try:
+            _load(metered_url, key, 1, clients)  # warm up both
+            _load(plain_url, key, 1, clients)
+            for _ in range(repeats):  # alternate, so machine noise hits both alike
+                runs["metered"].append(_load(metered_url, key, seconds, clients))
+                runs["unmetered"].append(_load(plain_url, key, seconds, clients))
+        finally:
+            metered.kill()
+            plain.kill()
+        billed = UsageStore(db).summary().calls
+    served = sum(r["requests"] for r in runs["metered"])
+    out: dict[str, object] = {
+        name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()
+    }
+    out["metered_over_unmetered"] = out["metered"]["req_per_s"] / out["unmetered"]["req_per_s"]  # type: ignore[index]
+    out["clients"] = clients
+    out["metered_billed_equals_served"] = billed >= served  # warm-up calls are billed too
+    print(json.dumps(out), flush=True)
+    return out
+
+
+class _ChainSink:
+    """Settlement into RevenueShares on a real embedded chain."""
+
+    def __init__(self, home: Path) -> None:
+        from eth_account import Account
+
+        from fairshare.ledger import LedgerClient, connect, deploy_consortium
+
+        self.chain = connect(None, home)
+        deployment = deploy_consortium(
+            self.chain,
+            name="bench",
+            treasury=Account.create().address,
+            treasury_cut_bps=500,
+            oracle=self.chain.operator,
+        )
+        self.client = LedgerClient(self.chain, deployment)
+        self.client.record_round(
+            self.chain.operator,
+            round_id=1,
+            model_hash=b"\x01" * 32,
+            method="exact",
+            params="{}",
+            seed=0,
+            members=[Account.create().address],
+            scores=[1],
+            shares=[1],
+        )
+        self.transactions = 0
+
+    def is_settled(self, settlement_id: bytes) -> bool:
+        return self.client.is_settled(settlement_id)
+
+    def distribute(self, settlement_id: bytes, amount: int) -> str:
+        self.transactions += 1
+        return self.client.distribute(self.chain.operator, settlement_id, amount)
+
+    def settlement_tx(self, settlement_id: bytes) -> str:
+        return next(d.tx_hash for d in self.client.distributions() if d.settlement_id == settlement_id)
+
+
+def crash_test(kills: int, clients: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        db = f"sqlite:///{folder}/usage.sqlite"
+        key = UsageStore(db).create_key("crash", credit=10**30)
+        port = free_port()
+        process, url = _start(db, True, port)
+        answered: set[str] = set()
+        lock = threading.Lock()
+        done = threading.Event()
+        retries = [0]
+
+        def worker(k: int) -> None:
+            n = 0
+            with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=5) as client:
+                while not done.is_set():
+                    request_id = f"c{k}-{n}"
+                    while True:  # retry the same request until it is answered
+                        try:
+                            response = client.post(
+                                "/v1/predict",
+                                json={"rows": [[0.2] * FEATURES]},
+                                headers={"Idempotency-Key": request_id},
+                            )
+                            if response.status_code == 200:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        with lock:
+                            retries[0] += 1
+                        time.sleep(0.05)
+                    with lock:
+                        answered.add(request_id)
+                    n += 1
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        rng = np.random.default_rng(1)
+        for _ in range(kills):
+            time.sleep(float(rng.uniform(0.2, 0.6)))
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            process, _ = _start(db, True, port)
+        time.sleep(0.5)
+        done.set()
+        for t in threads:
+            t.join()
+        process.kill()
+        store = UsageStore(db)
+        billed = store.summary()
+        sink = _ChainSink(Path(folder) / "chain")
+        first = settle(store, sink)
+        store.debit(key, 1, PRICE, "late", "after-settlement")
+        after = store.summary()
+        sink.chain.close()
+    out = {
+        "kills": kills,
+        "answered": len(answered),
+        "billed_calls": billed.calls,
+        "billed_equals_answered": billed.calls == len(answered) and billed.revenue == len(answered) * PRICE,
+        "client_retries": retries[0],
+        "settled": after.settled,
+        "pending": after.pending,
+        "settled_plus_pending_equals_billed": after.settled + after.pending == after.revenue,
+        "settlement_transactions": sink.transactions,
+        "settled_calls": first.calls if first else 0,
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def settlement_scale(calls: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        store = UsageStore(f"sqlite:///{folder}/usage.sqlite")
+        key = store.create_key("scale", credit=10**30)
+        started = time.perf_counter()
+        for i in range(calls):
+            store.debit(key, 1, PRICE, "m", f"r{i}")
+        billing_seconds = time.perf_counter() - started
+        sink = _ChainSink(Path(folder) / "chain")
+        started = time.perf_counter()
+        result = settle(store, sink)
+        seconds = time.perf_counter() - started
+        on_chain = sink.client.totals()["deposited"]
+        sink.chain.close()
+    out = {
+        "calls": calls,
+        "settlement_transactions": sink.transactions,
+        "settled_calls": result.calls if result else 0,
+        "deposited_on_chain": on_chain,
+        "expected": calls * PRICE,
+        "settle_seconds": seconds,
+        "debits_per_s": calls / billing_seconds,
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--metered", dest="metering", action="store_true", default=True, help=argparse.SUPPRESS)
+    parser.add_argument("--unmetered", dest="metering", action="store_false", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve_forever(args.serve, args.port, args.metering)
+        return 0
+    result = {
+        "throughput": throughput(3 if args.quick else 5, 8, 2 if args.quick else 3),
+        "crash": crash_test(5 if args.quick else 20, 4),
+        "settlement": settlement_scale(5_000 if args.quick else 100_000),
+    }
+    summary = {
+        "metered_over_unmetered": result["throughput"]["metered_over_unmetered"],
+        "crash_billed_equals_answered": result["crash"]["billed_equals_answered"],
+        "crash_settled_plus_pending_equals_billed": result["crash"]["settled_plus_pending_equals_billed"],
+        "settlement_transactions_for_all_calls": result["settlement"]["settlement_transactions"],
+    }
+    result["summary"] = summary
+    print("\nsummary")
+    for key, value in summary.items():
+        print(f"  {key:<42} {value}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
