@@ -21,6 +21,7 @@ __all__ = [
     "ChainSettings",
     "ConsortiumConfig",
     "DataSettings",
+    "GovernanceSettingsModel",
     "MemberSettings",
     "ModelSettings",
     "RevenueSettings",
@@ -96,6 +97,18 @@ class RevenueSettings(_Strict):
     demo_rows_per_call: Annotated[int, Field(ge=1, le=10_000)] = 1
 
 
+class GovernanceSettingsModel(_Strict):
+    """How members decide. Durations are in blocks (the embedded chain mines one block per transaction)."""
+
+    weighting: Literal["member", "shares"] = "member"
+    quorum_bps: Annotated[int, Field(ge=0, le=10_000)] = 5000
+    threshold_bps: Annotated[int, Field(ge=0, le=10_000)] = 5000
+    voting_period_blocks: Annotated[int, Field(ge=1, le=10**6)] = 20
+    timelock_blocks: Annotated[int, Field(ge=0, le=10**6)] = 2
+    demo_treasury_cut_bps: Annotated[int, Field(ge=0, le=10_000)] | None = 200
+    """The demo proposes this treasury cut after the first settlement and shows its effect on the next."""
+
+
 class ChainSettings(_Strict):
     url: str | None = None
     """None or empty: the embedded chain in ``<home>/chain.sqlite``. Otherwise any Ethereum JSON-RPC URL."""
@@ -110,6 +123,7 @@ class ConsortiumConfig(_Strict):
     valuation: ValuationSettings = ValuationSettings()
     revenue: RevenueSettings = RevenueSettings()
     chain: ChainSettings = ChainSettings()
+    governance: GovernanceSettingsModel = GovernanceSettingsModel()
     members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
 
     @model_validator(mode="after")

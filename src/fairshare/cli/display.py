@@ -10,6 +10,7 @@ from rich.table import Table
 
 from fairshare.consortium.view import MemberBalance, RoundReport, Settlement, Withdrawal
 from fairshare.consortium.workspace import RunPaths, RunRecord
+from fairshare.governance import Policy, Proposal
 from fairshare.ledger import AuditReport
 from fairshare.serving.store import ApiKeyInfo, UsageSummary
 
@@ -19,6 +20,8 @@ __all__ = [
     "show_audit",
     "show_balances",
     "show_keys",
+    "show_policy",
+    "show_proposals",
     "show_run",
     "show_settlement",
     "show_usage",
@@ -83,6 +86,9 @@ class LiveView:
             self._progress = None
         if self._reports:
             self.console.print(contributions_table(self._reports, self._members))
+
+    def governed(self, proposal: Proposal) -> None:
+        show_proposals(self.console, [proposal])
 
     def settled(self, settlement: Settlement) -> None:
         show_settlement(self.console, settlement)
@@ -194,4 +200,49 @@ def show_usage(console: Console, summary: UsageSummary) -> None:
         table.add_column(column, justify="right")
     s = summary
     table.add_row(f"{s.calls:,}", f"{s.rows:,}", f"{s.revenue:,}", f"{s.settled:,}", f"{s.pending:,}")
+    console.print(table)
+
+
+def show_proposals(console: Console, proposals: Sequence[Proposal]) -> None:
+    table = Table(title="Proposals")
+    for column in ("id", "action", "description", "state", "for", "against", "of total", "voters", "ends"):
+        table.add_column(column, justify="right" if column in ("id", "for", "against", "of total", "ends") else "left")
+    for p in proposals:
+        colour = {"executed": "green", "defeated": "red", "canceled": "dim"}.get(p.state, "yellow")
+        table.add_row(
+            str(p.proposal_id),
+            p.action.describe(),
+            p.description,
+            f"[{colour}]{p.state}[/{colour}]",
+            f"{p.votes_for:,}",
+            f"{p.votes_against:,}",
+            f"{p.total_weight:,}",
+            str(len(p.votes)),
+            f"block {p.end}",
+        )
+    console.print(table)
+
+
+def show_policy(console: Console, policy: Policy) -> None:
+    table = Table(title="Policy on chain")
+    table.add_column("rule")
+    table.add_column("value")
+    rows = [
+        ("price per row", f"{policy.price_per_row:,}"),
+        ("treasury cut", f"{policy.treasury_cut_bps} bps"),
+        (
+            "valuation method",
+            policy.valuation_method + (f" {policy.valuation_params}" if policy.valuation_params else ""),
+        ),
+        ("released model", policy.released_model.hex() if any(policy.released_model) else "none yet"),
+        (
+            "voting",
+            f"{'one member one vote' if policy.weighting == 0 else 'contribution shares'}; "
+            f"quorum {policy.quorum_bps} bps, threshold {policy.threshold_bps} bps",
+        ),
+        ("durations", f"voting {policy.voting_period} blocks, timelock {policy.timelock} blocks"),
+        ("members", str(policy.members)),
+    ]
+    for rule, value in rows:
+        table.add_row(rule, value)
     console.print(table)

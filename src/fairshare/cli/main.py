@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fairshare.errors import FairshareError
+from fairshare.errors import FairshareError, GovernanceError
 
 __all__ = ["app", "main"]
 
@@ -264,6 +264,107 @@ def chain_node(
         node.process.wait()
     except KeyboardInterrupt:
         node.stop()
+
+
+@app.command()
+def propose(
+    kind: Annotated[
+        str, typer.Argument(help="treasury-cut | price | release | valuation | admit | remove | oracle | governance")
+    ],
+    member: Annotated[str, typer.Option("--member", help="Proposing member (signs with its key).")],
+    number: Annotated[int, typer.Option("--number", help="treasury-cut bps, price per row.")] = 0,
+    account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle address.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="release: model hash (hex); default the last round's.")
+    ] = None,
+    text: Annotated[str, typer.Option("--text", help="valuation method, or the admitted member's name.")] = "",
+    description: Annotated[str, typer.Option("--description", help="Why, for the voters.")] = "",
+    quorum: Annotated[int | None, typer.Option("--quorum-bps")] = None,
+    threshold: Annotated[int | None, typer.Option("--threshold-bps")] = None,
+    period: Annotated[int | None, typer.Option("--voting-blocks")] = None,
+    timelock: Annotated[int | None, typer.Option("--timelock-blocks")] = None,
+    weighting: Annotated[str | None, typer.Option("--weighting", help="member | shares")] = None,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Open a proposal; every member may then vote on it."""
+    from fairshare.consortium.governing import propose as open_proposal
+    from fairshare.consortium.session import open_run
+    from fairshare.governance import ProposalAction, pack_governance
+    from fairshare.governance.proposals import ZERO_ADDRESS
+
+    run = open_run(home, consortium)
+    digest = bytes(32)
+    if kind == "release":
+        if model is None:
+            rounds = run.ledger.rounds()
+            if not rounds:
+                raise GovernanceError("nothing to release: no round is recorded yet")
+            digest = max(rounds, key=lambda r: r.round_id).model_hash
+        else:
+            try:
+                digest = bytes.fromhex(model.removeprefix("0x"))
+            except ValueError as exc:
+                raise GovernanceError(f"--model must be a hex hash; got {model!r}") from exc
+            if len(digest) != 32:
+                raise GovernanceError("--model must be 32 bytes (64 hex digits)")
+    if kind == "governance":
+        current = run.governance.policy()
+        number = pack_governance(
+            quorum if quorum is not None else current.quorum_bps,
+            threshold if threshold is not None else current.threshold_bps,
+            period if period is not None else current.voting_period,
+            timelock if timelock is not None else current.timelock,
+            {"member": 0, "shares": 1}[weighting] if weighting else current.weighting,
+        )
+    action = ProposalAction(kind, number=number, account=account or ZERO_ADDRESS, digest=digest, text=text)
+    proposal_id = open_proposal(run, member, action, description or action.describe())
+    console.print(f"proposal {proposal_id} opened: {action.describe()}")
+
+
+@app.command("vote")
+def vote_command(
+    proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
+    member: Annotated[str, typer.Option("--member", help="Voting member (signs with its key).")],
+    against: Annotated[bool, typer.Option("--against", help="Vote against (default: for).")] = False,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Vote on an open proposal, once per member."""
+    from fairshare.consortium.governing import vote
+    from fairshare.consortium.session import open_run
+
+    vote(open_run(home, consortium), member, proposal_id, not against)
+    console.print(f"{member} voted {'against' if against else 'for'} proposal {proposal_id}")
+
+
+@app.command()
+def execute(
+    proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Mine the blocks still needed (dev chains only).")] = False,
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Carry out a passed proposal after its timelock (anyone may)."""
+    from fairshare.consortium.governing import execute_proposal
+    from fairshare.consortium.session import open_run
+
+    tx = execute_proposal(open_run(home, consortium), proposal_id, wait=wait)
+    console.print(f"proposal {proposal_id} executed in {tx}")
+
+
+@app.command()
+def proposals(
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Every proposal with its tallies and state, and the policy in force."""
+    from fairshare.cli import display
+    from fairshare.consortium.session import open_run
+
+    run = open_run(home, consortium)
+    display.show_proposals(console, run.governance.proposals())
+    display.show_policy(console, run.governance.policy())
 
 
 def main() -> None:

@@ -10,12 +10,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from fairshare.consortium.governing import pass_by_acclamation
 from fairshare.consortium.report import audit_run, member_balances
 from fairshare.consortium.revenue import earn_revenue, settle_run, withdraw_members
 from fairshare.consortium.session import open_run
 from fairshare.consortium.setup import chain_url_for, init_run, resolve_config
 from fairshare.consortium.training import train_run
 from fairshare.consortium.view import View
+from fairshare.governance import ProposalAction
 from fairshare.ledger import connect
 
 __all__ = ["run_demo"]
@@ -47,12 +49,31 @@ def run_demo(
     view.stage("Federated training", "each member trains on its own rows; the coordinator values every update")
     reports = train_run(run, view=view)
 
-    view.stage("The model earns", "customers call the released model's paid API over HTTP")
-    earned = earn_revenue(run, view=view)
+    view.stage("Governance: release the model", "members vote to release the last round's model for sale")
+    last = max(run.ledger.rounds(), key=lambda r: r.round_id)
+    pass_by_acclamation(
+        run, ProposalAction("release", digest=last.model_hash), f"release round {last.round_id}'s model", view
+    )
 
+    calls = run.config.revenue.demo_calls
+    first_batch = calls // 2
+    view.stage("The model earns", "customers call the released model's paid API over HTTP")
+    earned = earn_revenue(run, view=view, calls=first_batch)
     view.stage("Settlement on chain")
-    settlement = settle_run(run)
-    view.settled(settlement)
+    settlements = [settle_run(run)]
+    view.settled(settlements[-1])
+
+    new_cut = run.config.governance.demo_treasury_cut_bps
+    if new_cut is not None:
+        view.stage("Governance: change the revenue split", f"members vote to set the treasury cut to {new_cut} bps")
+        pass_by_acclamation(
+            run, ProposalAction("treasury-cut", number=new_cut), "more of the revenue to the members", view
+        )
+    view.stage("The model earns more", "the next paid calls are split under the new rule")
+    earned += earn_revenue(run, view=view, calls=calls - first_batch)
+    view.stage("Settlement on chain")
+    settlements.append(settle_run(run))
+    view.settled(settlements[-1])
     view.stage("Members withdraw", "each member signs its own withdrawal; the contract pays what it is owed")
     withdrawals = withdraw_members(run)
     view.withdrew(withdrawals)
@@ -60,7 +81,7 @@ def run_demo(
     view.payouts(balances)
     view.stage("Audit", "every balance re-derived from chain events; model artifacts re-hashed")
     audit = audit_run(run)
-    revenue = settlement.amount if not settlement.already_settled else earned
+    revenue = earned
     paid = sum(b.withdrawn + b.withdrawable for b in balances)
     summary: dict[str, object] = {
         "consortium": config.name,
@@ -94,7 +115,17 @@ def run_demo(
         ],
         "revenue": revenue,
         "remainder": revenue - paid,
-        "settlement": asdict(settlement),
+        "settlements": [asdict(s) for s in settlements],
+        "governance": [
+            {
+                "id": p.proposal_id,
+                "action": p.action.describe(),
+                "state": p.state,
+                "votes_for": p.votes_for,
+                "votes_against": p.votes_against,
+            }
+            for p in run.governance.proposals()
+        ],
         "withdrawals": [asdict(w) for w in withdrawals],
         "audit": audit.to_json(),
         "chain": {"url": record.chain_url, "chain_id": record.chain_id, "contracts": record.deployment},

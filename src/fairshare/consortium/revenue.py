@@ -43,38 +43,42 @@ class ChainRevenueSink:
 
 
 def released_model(run: Run) -> ReleasedModel:
-    """The model of the last recorded round, after checking its artifact against the hash on chain."""
-    records = run.ledger.rounds()
-    if not records:
-        raise ServingError("no round is recorded on chain yet: train first (`fairshare train`)")
-    last = max(records, key=lambda r: r.round_id)
-    path = run.paths.model_file(last.round_id)
-    if not path.exists():
-        raise ServingError(f"the model artifact {path} of round {last.round_id} is missing")
-    params = load_model(path)
-    if params_hash(params) != last.model_hash:
+    """The model governance released (its hash on chain), after checking its artifact against that hash."""
+    released = run.governance.policy().released_model
+    if released == bytes(32):
         raise ServingError(
-            f"{path} does not match the model hash recorded on chain for round {last.round_id}; refusing to serve it"
+            "no model is released yet: members must pass a release proposal (`fairshare propose release`)"
         )
-    return ReleasedModel(model_for(run), params, last.model_hash.hex())
+    record = next((r for r in run.ledger.rounds() if r.model_hash == released), None)
+    if record is None:
+        raise ServingError(f"the released model {released.hex()[:16]}… is not the model of any recorded round")
+    path = run.paths.model_file(record.round_id)
+    if not path.exists():
+        raise ServingError(f"the model artifact {path} of round {record.round_id} is missing")
+    params = load_model(path)
+    if params_hash(params) != released:
+        raise ServingError(f"{path} does not hash to the released model {released.hex()[:16]}…; refusing to serve it")
+    return ReleasedModel(model_for(run), params, released.hex())
 
 
 def api_for(run: Run) -> tuple[FastAPI, ReleasedModel]:
     """The paid API of a run: its released model, its usage store, its price."""
     store = UsageStore(run.paths.usage_url)
     released = released_model(run)
-    price = run.config.revenue.price_per_call
+    price = run.governance.policy().price_per_row
     return create_app(store, released, lambda: price, pending=lambda: store.summary().pending), released
 
 
-def earn_revenue(run: Run, view: View) -> int:
+def earn_revenue(run: Run, view: View, calls: int | None = None) -> int:
     """Customers call the paid API over HTTP on loopback; returns the revenue billed."""
     settings = run.config.revenue
     store = UsageStore(run.paths.usage_url)
     app, _ = api_for(run)
     test = load_partition(run.paths.coordinator_dir / "test.npz")
-    calls, rows = settings.demo_calls, settings.demo_rows_per_call
-    key = store.create_key("demo-customer", credit=settings.price_per_call * rows * calls)
+    calls, rows = (settings.demo_calls if calls is None else calls), settings.demo_rows_per_call
+    if calls == 0:
+        return 0
+    key = store.create_key("demo-customer", credit=run.governance.policy().price_per_row * rows * calls)
     billed = 0
     rng = np.random.default_rng(run.config.training.seed)
     with running(app) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:

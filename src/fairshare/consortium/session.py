@@ -13,6 +13,7 @@ from pathlib import Path
 from fairshare.config import ConsortiumConfig, load_config
 from fairshare.consortium.workspace import RunPaths, RunRecord, latest_run, read_record
 from fairshare.errors import ChainConnectionError
+from fairshare.governance import GovernanceClient
 from fairshare.ledger import Chain, Deployment, Keystore, LedgerClient, connect
 
 __all__ = ["Run", "open_run"]
@@ -48,6 +49,10 @@ class Run:
     @cached_property
     def ledger(self) -> LedgerClient:
         return LedgerClient(self.chain, self.deployment, index_path=self.paths.root / "events.sqlite")
+
+    @cached_property
+    def governance(self) -> GovernanceClient:
+        return GovernanceClient(self.chain, self.deployment, self.ledger.index)
 
     @cached_property
     def keystore(self) -> Keystore:

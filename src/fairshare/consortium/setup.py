@@ -22,7 +22,7 @@ from fairshare.learning.data import (
     partition,
     save_partition,
 )
-from fairshare.ledger import Chain, Keystore, deploy_consortium
+from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium
 from fairshare.valuation import record_fingerprints
 
 __all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
@@ -111,12 +111,23 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
         accounts.append(MemberAccount(member.name, account.address, member.behaviour))
     treasury = keystore.create(f"{config.name}-{paths.index}-treasury")
     chain.fund(treasury.address, GAS_ALLOWANCE_WEI)
+    rules = config.governance
     deployment = deploy_consortium(
         chain,
         name=config.name,
         treasury=treasury.address,
         treasury_cut_bps=config.revenue.treasury_cut_bps,
         oracle=chain.operator,
+        governance=GovernanceSettings(
+            members=tuple((a.name, a.address) for a in accounts),
+            weighting=0 if rules.weighting == "member" else 1,
+            quorum_bps=rules.quorum_bps,
+            threshold_bps=rules.threshold_bps,
+            voting_period=rules.voting_period_blocks,
+            timelock=rules.timelock_blocks,
+            price_per_row=config.revenue.price_per_call,
+            valuation_method=config.valuation.method,
+        ),
     )
     record = RunRecord(
         consortium=config.name,

@@ -54,8 +54,9 @@ class RoundRecorder:
         self.model = model
         self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")
         settings = run.config.valuation
+        policy = run.governance.policy() if run.deployment.governor else None
         self.config = ValuationConfig(
-            method=settings.method,
+            method=policy.valuation_method if policy else settings.method,
             utility=settings.utility,
             seed=settings.seed,
             drop_flagged=settings.drop_flagged,

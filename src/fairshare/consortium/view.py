@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from fairshare.governance import Proposal
     from fairshare.ledger import AuditReport
 
 __all__ = ["MemberBalance", "RoundReport", "Settlement", "SilentView", "View", "Withdrawal"]
@@ -69,6 +70,7 @@ class View(Protocol):
     def training_started(self, rounds: int, members: list[str]) -> None: ...
     def round_finished(self, report: RoundReport) -> None: ...
     def training_finished(self) -> None: ...
+    def governed(self, proposal: Proposal) -> None: ...
     def settled(self, settlement: Settlement) -> None: ...
     def withdrew(self, withdrawals: Sequence[Withdrawal]) -> None: ...
     def payouts(self, balances: Sequence[MemberBalance]) -> None: ...
@@ -88,6 +90,9 @@ class SilentView:
         pass
 
     def training_finished(self) -> None:
+        pass
+
+    def governed(self, proposal: Proposal) -> None:
         pass
 
     def settled(self, settlement: Settlement) -> None:

@@ -4,7 +4,7 @@ from fairshare.ledger.audit import AuditReport, Check, audit
 from fairshare.ledger.chain import Chain, connect
 from fairshare.ledger.client import LedgerClient
 from fairshare.ledger.contracts import export_abis
-from fairshare.ledger.deploy import Deployment, deploy_consortium
+from fairshare.ledger.deploy import Deployment, GovernanceSettings, deploy_consortium
 from fairshare.ledger.keystore import Keystore
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Chain",
     "Check",
     "Deployment",
+    "GovernanceSettings",
     "Keystore",
     "LedgerClient",
     "audit",

@@ -47,6 +47,7 @@ class AuditReport:
     shares: dict[str, int] = field(default_factory=dict)
     deposited: int = 0
     remainder: int = 0
+    history: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +62,7 @@ class AuditReport:
             "entitled": self.entitled,
             "withdrawn": self.withdrawn,
             "shares": self.shares,
+            "governance": self.history,
         }
 
 

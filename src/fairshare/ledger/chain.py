@@ -55,7 +55,11 @@ class Chain:
         tx.setdefault("nonce", self.w3.eth.get_transaction_count(sender.address, "pending"))
         try:
             if "gas" not in tx:
-                tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000
+                # Estimate against the block the transaction will be in: a node estimating at "latest" sees
+                # the previous block number, and contracts whose storage writes depend on block.number
+                # (share checkpoints) would be under-estimated. eth-tester has no "pending" block.
+                where = "latest" if self.embedded is not None else "pending"
+                tx["gas"] = int(self.w3.eth.estimate_gas(tx, where) * 1.2) + 10_000
             base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
             tx.setdefault("maxPriorityFeePerGas", 1)
             tx.setdefault("maxFeePerGas", 2 * int(base) + 1)
@@ -83,6 +87,20 @@ class Chain:
         data = contract.encode_abi(function, args=list(args))
         tx = {"to": contract.address, "data": data, "value": value}
         return self.transact(sender, tx, what or f"{function} on {contract.address}")
+
+    def mine(self, blocks: int) -> None:
+        """Let ``blocks`` blocks pass: instantly on the embedded chain and anvil; real chains must wait."""
+        if blocks <= 0:
+            return
+        if self.embedded is not None:
+            self.embedded.tester.mine_blocks(blocks)
+            return
+        try:
+            self.w3.provider.make_request("anvil_mine", [hex(blocks)])
+        except Exception as exc:  # a real node has no such method: time has to pass
+            raise ChainConnectionError(
+                f"{self.url} cannot mine on request; wait for {blocks} blocks and run the command again"
+            ) from exc
 
     def fund(self, address: str, amount_wei: int) -> None:
         """Top ``address`` up to ``amount_wei`` from the operator (for members' gas)."""

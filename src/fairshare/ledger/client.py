@@ -77,7 +77,10 @@ class LedgerClient:
         self.deployment = deployment
         self.revenue = contract_at(chain, "RevenueShares", deployment.revenue_shares)
         self.log = contract_at(chain, "TrainingLog", deployment.training_log)
-        self.index = EventIndex(chain.w3, [self.revenue, self.log], deployment.block, index_path)
+        contracts = [self.revenue, self.log]
+        if deployment.governor:
+            contracts.append(contract_at(chain, "Governor", deployment.governor))
+        self.index = EventIndex(chain.w3, contracts, deployment.block, index_path)
 
     # writes -----------------------------------------------------------------------------------------------
 

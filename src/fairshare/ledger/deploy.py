@@ -19,7 +19,7 @@ from fairshare.errors import ContractNotFoundError, LedgerError
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.contracts import compiled
 
-__all__ = ["Deployment", "contract_at", "deploy_consortium"]
+__all__ = ["Deployment", "GovernanceSettings", "contract_at", "deploy_consortium"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Deployment:
     block: int
     operator: str
     treasury: str
+    governor: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,7 +39,7 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k != "governor"})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
 
@@ -67,14 +68,56 @@ def _deploy(chain: Chain, name: str, *args: object) -> tuple[str, int]:
     return receipt["contractAddress"], receipt["blockNumber"]
 
 
+@dataclass(frozen=True)
+class GovernanceSettings:
+    """Founding members and rules of the Governor; durations in blocks."""
+
+    members: tuple[tuple[str, str], ...]  # (name, address)
+    weighting: int = 0  # 0 one member one vote, 1 contribution shares at the snapshot
+    quorum_bps: int = 5000
+    threshold_bps: int = 5000
+    voting_period: int = 20
+    timelock: int = 2
+    price_per_row: int = 0
+    valuation_method: str = "auto"
+
+
 def deploy_consortium(
-    chain: Chain, *, name: str, treasury: str, treasury_cut_bps: int, oracle: LocalAccount
+    chain: Chain,
+    *,
+    name: str,
+    treasury: str,
+    treasury_cut_bps: int,
+    oracle: LocalAccount,
+    governance: GovernanceSettings | None = None,
 ) -> Deployment:
-    """Deploy RevenueShares and TrainingLog, and make the log the only minter of shares."""
+    """Deploy RevenueShares and TrainingLog, make the log the only minter of shares and, with ``governance``,
+    deploy the Governor and hand it ownership of both, so that from then on only members' votes change policy."""
     if not 0 <= treasury_cut_bps <= 10_000:
         raise LedgerError(f"treasury cut must be 0..10000 basis points; got {treasury_cut_bps}")
     shares, block = _deploy(chain, "RevenueShares", treasury, treasury_cut_bps, chain.operator.address)
     log, _ = _deploy(chain, "TrainingLog", shares, oracle.address)
     revenue = contract_at(chain, "RevenueShares", shares)
     chain.send(chain.operator, revenue, "set_role", "minter", log, what="making the TrainingLog the share minter")
-    return Deployment(name, chain.chain_id, shares, log, block, chain.operator.address, treasury)
+    governor = ""
+    if governance is not None:
+        g = governance
+        governor, _ = _deploy(
+            chain,
+            "Governor",
+            shares,
+            log,
+            [Web3.to_checksum_address(a) for _, a in g.members],
+            [n for n, _ in g.members],
+            g.weighting,
+            g.quorum_bps,
+            g.threshold_bps,
+            g.voting_period,
+            g.timelock,
+            g.price_per_row,
+            g.valuation_method,
+        )
+        training = contract_at(chain, "TrainingLog", log)
+        chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
+        chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
+    return Deployment(name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor)

@@ -63,6 +63,16 @@ total_withdrawn: public(uint256)
 settled: public(HashMap[bytes32, bool])
 _corrections: HashMap[address, int256]
 
+struct Checkpoint:
+    block: uint256
+    value: uint256
+
+# share history for governance snapshots: shares minted after a proposal cannot swing its vote
+_checkpoints: HashMap[address, HashMap[uint256, Checkpoint]]
+_checkpoint_count: HashMap[address, uint256]
+_total_checkpoints: HashMap[uint256, Checkpoint]
+_total_checkpoint_count: uint256
+
 
 @deploy
 def __init__(treasury: address, treasury_cut_bps: uint256, operator: address):
@@ -97,6 +107,75 @@ def _not_paused():
 def _entitled(account: address) -> uint256:
     magnified: int256 = convert(self.magnified_per_share * self.shares_of[account], int256) + self._corrections[account]
     return convert(magnified, uint256) // MAGNITUDE + self.credits[account]
+
+
+@internal
+def _write_checkpoint(account: address, amount: uint256):
+    n: uint256 = self._checkpoint_count[account]
+    if n > 0 and self._checkpoints[account][n - 1].block == block.number:
+        self._checkpoints[account][n - 1].value = amount
+    else:
+        self._checkpoints[account][n] = Checkpoint(block=block.number, value=amount)
+        self._checkpoint_count[account] = n + 1
+
+
+@internal
+def _write_total_checkpoint(amount: uint256):
+    n: uint256 = self._total_checkpoint_count
+    if n > 0 and self._total_checkpoints[n - 1].block == block.number:
+        self._total_checkpoints[n - 1].value = amount
+    else:
+        self._total_checkpoints[n] = Checkpoint(block=block.number, value=amount)
+        self._total_checkpoint_count = n + 1
+
+
+@internal
+@view
+def _lookup(count: uint256, account: address, total: bool, at_block: uint256) -> uint256:
+    # binary search for the last checkpoint at or before `at_block`
+    low: uint256 = 0
+    high: uint256 = count
+    for _: uint256 in range(64):
+        if low >= high:
+            break
+        mid: uint256 = (low + high) // 2
+        checkpoint_block: uint256 = 0
+        if total:
+            checkpoint_block = self._total_checkpoints[mid].block
+        else:
+            checkpoint_block = self._checkpoints[account][mid].block
+        if checkpoint_block > at_block:
+            high = mid
+        else:
+            low = mid + 1
+    if low == 0:
+        return 0
+    if total:
+        return self._total_checkpoints[low - 1].value
+    return self._checkpoints[account][low - 1].value
+
+
+@external
+@view
+def shares_at(account: address, at_block: uint256) -> uint256:
+    """
+    @notice Shares `account` held at the end of block `at_block` (for governance snapshots).
+    @param account The account.
+    @param at_block Block number.
+    @return Shares.
+    """
+    return self._lookup(self._checkpoint_count[account], account, False, at_block)
+
+
+@external
+@view
+def total_shares_at(at_block: uint256) -> uint256:
+    """
+    @notice Total shares at the end of block `at_block`.
+    @param at_block Block number.
+    @return Shares.
+    """
+    return self._lookup(self._total_checkpoint_count, empty(address), True, at_block)
 
 
 @external
@@ -136,6 +215,8 @@ def mint(account: address, amount: uint256, round_id: uint256):
     self.shares_of[account] += amount
     self.total_shares += amount
     self._corrections[account] -= convert(self.magnified_per_share * amount, int256)
+    self._write_checkpoint(account, self.shares_of[account])
+    self._write_total_checkpoint(self.total_shares)
     log Minted(account=account, amount=amount, round_id=round_id, total_shares=self.total_shares)
 
 

@@ -1,0 +1,48 @@
+"""Members' governance of a run: propose, vote, execute, with each member signing with its own key."""
+
+from __future__ import annotations
+
+from fairshare.consortium.session import Run
+from fairshare.consortium.view import View
+from fairshare.errors import GovernanceError
+from fairshare.governance import Proposal, ProposalAction
+
+__all__ = ["execute_proposal", "pass_by_acclamation", "propose", "vote"]
+
+
+def _member_key(run: Run, name: str):
+    run.record.member(name)  # a clear error for an unknown name
+    return run.keystore.load(run.key_name(name))
+
+
+def propose(run: Run, member: str, action: ProposalAction, description: str) -> int:
+    return run.governance.propose(_member_key(run, member), action, description)
+
+
+def vote(run: Run, member: str, proposal_id: int, support: bool) -> None:
+    run.governance.vote(_member_key(run, member), proposal_id, support)
+
+
+def execute_proposal(run: Run, proposal_id: int, wait: bool = False) -> str:
+    """Execute a passed proposal (anyone may; the operator pays). ``wait`` lets blocks pass on dev chains."""
+    remaining = run.governance.blocks_until_executable(proposal_id)
+    if remaining > 0:
+        if not wait:
+            state = run.governance.state(proposal_id)
+            raise GovernanceError(
+                f"proposal {proposal_id} is {state}: executable in {remaining} blocks (use --wait on a dev chain)"
+            )
+        run.chain.mine(remaining)
+    return run.governance.execute(run.chain.operator, proposal_id)
+
+
+def pass_by_acclamation(run: Run, action: ProposalAction, description: str, view: View) -> Proposal:
+    """The demo's path: the first member proposes, every member votes for, blocks pass, anyone executes."""
+    members = [m.name for m in run.record.members]
+    proposal_id = propose(run, members[0], action, description)
+    for name in members:
+        vote(run, name, proposal_id, True)
+    execute_proposal(run, proposal_id, wait=True)
+    proposal = next(p for p in run.governance.proposals() if p.proposal_id == proposal_id)
+    view.governed(proposal)
+    return proposal

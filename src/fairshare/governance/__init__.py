@@ -1,0 +1,6 @@
+"""Members govern the consortium on chain: proposals, votes and execution in front of the contracts."""
+
+from fairshare.governance.client import GovernanceClient, Policy
+from fairshare.governance.proposals import KINDS, Proposal, ProposalAction, VoteRecord, pack_governance
+
+__all__ = ["KINDS", "GovernanceClient", "Policy", "Proposal", "ProposalAction", "VoteRecord", "pack_governance"]
