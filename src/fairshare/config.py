@@ -90,6 +90,9 @@ class ValuationSettings(_Strict):
 class RevenueSettings(_Strict):
     """Amounts are integers in the token's smallest unit (wei for the native coin)."""
 
+    currency: Annotated[str, Field(pattern=r"^(native|test-stablecoin|0x[0-9a-fA-F]{40})$")] = "native"
+    """What revenue is paid in: the chain's native coin, an ERC-20 by address (e.g. a stablecoin), or
+    "test-stablecoin" (a development token the run deploys and funds the operator with)."""
     treasury_cut_bps: Annotated[int, Field(ge=0, le=10_000)] = 500
     price_per_call: Annotated[int, Field(ge=0)] = 10**15
     demo_calls: Annotated[int, Field(ge=0, le=1_000_000)] = 120

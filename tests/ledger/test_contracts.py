@@ -81,13 +81,13 @@ def test_a_settlement_id_is_paid_once(consortium) -> None:
     with pytest.raises(TransactionError, match="already distributed"):
         c.client.distribute(c.chain.operator, b"\x07" * 32, 100)
     with pytest.raises(TransactionError, match="RevenueShares: settlement already distributed"):
-        c.chain.send(c.chain.operator, c.client.revenue, "distribute", b"\x07" * 32, value=100)
+        c.chain.send(c.chain.operator, c.client.revenue, "distribute", b"\x07" * 32, 100, value=100)
 
 
 def test_only_the_operator_distributes(consortium) -> None:
     c = consortium
     with pytest.raises(TransactionError, match="RevenueShares: caller is not the operator"):
-        c.chain.send(c.outsider, c.client.revenue, "distribute", b"\x01" * 32, value=5)
+        c.chain.send(c.outsider, c.client.revenue, "distribute", b"\x01" * 32, 5, value=5)
 
 
 def test_shares_minted_later_earn_nothing_from_earlier_revenue(consortium) -> None:

@@ -154,7 +154,7 @@ def show_settlement(console: Console, settlement: Settlement) -> None:
 def show_withdrawals(console: Console, withdrawals: Sequence[Withdrawal]) -> None:
     table = Table(title="Withdrawals (each signed by the member's own key)")
     table.add_column("member")
-    table.add_column("amount (wei)", justify="right")
+    table.add_column("amount (smallest unit)", justify="right")
     table.add_column("tx")
     for w in withdrawals:
         table.add_row(w.member, f"{w.amount:,}", w.tx_hash[:18] + "…" if w.tx_hash else "nothing due")

@@ -22,10 +22,13 @@ from fairshare.learning.data import (
     partition,
     save_partition,
 )
-from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium
+from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
 from fairshare.valuation import record_fingerprints
 
 __all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
+
+TEST_TOKEN_FLOAT = 10**30
+"""Development tokens minted to the operator when a run pays in "test-stablecoin"."""
 
 GAS_ALLOWANCE_WEI = 10**17
 """Native coin sent to each member account so it can pay gas for its own withdrawals and votes."""
@@ -112,6 +115,9 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
     treasury = keystore.create(f"{config.name}-{paths.index}-treasury")
     chain.fund(treasury.address, GAS_ALLOWANCE_WEI)
     rules = config.governance
+    token = "" if config.revenue.currency == "native" else config.revenue.currency
+    if token == "test-stablecoin":
+        token = deploy_test_stablecoin(chain, chain.operator.address, TEST_TOKEN_FLOAT)
     deployment = deploy_consortium(
         chain,
         name=config.name,
@@ -128,6 +134,7 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
             price_per_row=config.revenue.price_per_call,
             valuation_method=config.valuation.method,
         ),
+        token=token,
     )
     record = RunRecord(
         consortium=config.name,

@@ -4,7 +4,7 @@ from fairshare.ledger.audit import AuditReport, Check, audit
 from fairshare.ledger.chain import Chain, connect
 from fairshare.ledger.client import LedgerClient
 from fairshare.ledger.contracts import export_abis
-from fairshare.ledger.deploy import Deployment, GovernanceSettings, deploy_consortium
+from fairshare.ledger.deploy import Deployment, GovernanceSettings, deploy_consortium, deploy_test_stablecoin
 from fairshare.ledger.keystore import Keystore
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "audit",
     "connect",
     "deploy_consortium",
+    "deploy_test_stablecoin",
     "export_abis",
 ]

@@ -15,6 +15,7 @@ from web3 import Web3
 
 from fairshare.errors import LedgerError, TransactionError
 from fairshare.ledger.chain import Chain
+from fairshare.ledger.contracts import compiled
 from fairshare.ledger.deploy import Deployment, contract_at
 from fairshare.ledger.events import EventIndex
 
@@ -77,6 +78,13 @@ class LedgerClient:
         self.deployment = deployment
         self.revenue = contract_at(chain, "RevenueShares", deployment.revenue_shares)
         self.log = contract_at(chain, "TrainingLog", deployment.training_log)
+        self.token = (
+            chain.w3.eth.contract(
+                address=Web3.to_checksum_address(deployment.token), abi=compiled("TestStablecoin").abi
+            )
+            if deployment.token
+            else None
+        )
         contracts = [self.revenue, self.log]
         if deployment.governor:
             contracts.append(contract_at(chain, "Governor", deployment.governor))
@@ -129,9 +137,15 @@ class LedgerClient:
             raise LedgerError(f"a distribution needs a positive amount; got {amount}")
         if self.is_settled(settlement_id):
             raise TransactionError(f"settlement {settlement_id.hex()} was already distributed; not paying twice")
-        receipt = self.chain.send(
-            payer, self.revenue, "distribute", settlement_id, value=amount, what="distributing revenue"
-        )
+        if self.token is None:
+            receipt = self.chain.send(
+                payer, self.revenue, "distribute", settlement_id, amount, value=amount, what="distributing revenue"
+            )
+        else:
+            self.chain.send(payer, self.token, "approve", self.revenue.address, amount, what="approving the revenue")
+            receipt = self.chain.send(
+                payer, self.revenue, "distribute", settlement_id, amount, what="distributing revenue"
+            )
         return receipt["transactionHash"].to_0x_hex()
 
     def withdraw(self, account: LocalAccount) -> tuple[int, str]:
@@ -146,6 +160,12 @@ class LedgerClient:
 
     def _view(self, contract: Any, function: str, *args: Any) -> Any:
         return getattr(contract.functions, function)(*args).call()
+
+    def balance_of(self, address: str) -> int:
+        """Balance in the payment asset: the native coin, or the revenue token (read through the ERC-20 ABI)."""
+        if self.token is None:
+            return int(self.chain.w3.eth.get_balance(Web3.to_checksum_address(address)))
+        return int(self.token.functions.balanceOf(Web3.to_checksum_address(address)).call())
 
     def is_settled(self, settlement_id: bytes) -> bool:
         return bool(self._view(self.revenue, "settled", settlement_id))
@@ -172,7 +192,7 @@ class LedgerClient:
         return {
             "deposited": int(self._view(self.revenue, "total_deposited")),
             "withdrawn": int(self._view(self.revenue, "total_withdrawn")),
-            "balance": int(self.chain.w3.eth.get_balance(self.revenue.address)),
+            "balance": self.balance_of(self.revenue.address),
             "undistributed": int(self._view(self.revenue, "undistributed")),
             "carried_magnified": int(self._view(self.revenue, "carried")),
             "total_shares": self.total_shares(),

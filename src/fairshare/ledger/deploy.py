@@ -19,7 +19,7 @@ from fairshare.errors import ContractNotFoundError, LedgerError
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.contracts import compiled
 
-__all__ = ["Deployment", "GovernanceSettings", "contract_at", "deploy_consortium"]
+__all__ = ["Deployment", "GovernanceSettings", "contract_at", "deploy_consortium", "deploy_test_stablecoin"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Deployment:
     operator: str
     treasury: str
     governor: str = ""
+    token: str = ""
+    """ERC-20 the revenue is paid in; empty for the chain's native coin."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,7 +41,8 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k != "governor"})
+            optional = {"governor", "token"}
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
 
@@ -90,12 +93,16 @@ def deploy_consortium(
     treasury_cut_bps: int,
     oracle: LocalAccount,
     governance: GovernanceSettings | None = None,
+    token: str = "",
 ) -> Deployment:
     """Deploy RevenueShares and TrainingLog, make the log the only minter of shares and, with ``governance``,
     deploy the Governor and hand it ownership of both, so that from then on only members' votes change policy."""
     if not 0 <= treasury_cut_bps <= 10_000:
         raise LedgerError(f"treasury cut must be 0..10000 basis points; got {treasury_cut_bps}")
-    shares, block = _deploy(chain, "RevenueShares", treasury, treasury_cut_bps, chain.operator.address)
+    if token and len(chain.w3.eth.get_code(Web3.to_checksum_address(token))) == 0:
+        raise ContractNotFoundError(f"no token contract at {token} on {chain.url}; check [revenue] currency")
+    payment = Web3.to_checksum_address(token) if token else "0x" + "00" * 20
+    shares, block = _deploy(chain, "RevenueShares", treasury, treasury_cut_bps, chain.operator.address, payment)
     log, _ = _deploy(chain, "TrainingLog", shares, oracle.address)
     revenue = contract_at(chain, "RevenueShares", shares)
     chain.send(chain.operator, revenue, "set_role", "minter", log, what="making the TrainingLog the share minter")
@@ -120,4 +127,12 @@ def deploy_consortium(
         training = contract_at(chain, "TrainingLog", log)
         chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
         chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
-    return Deployment(name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor)
+    return Deployment(name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token)
+
+
+def deploy_test_stablecoin(chain: Chain, mint_to: str, amount: int) -> str:
+    """A development ERC-20 ("tUSD", 6 decimals) with ``amount`` minted to ``mint_to``; for dev chains only."""
+    address, _ = _deploy(chain, "TestStablecoin")
+    token = chain.w3.eth.contract(address=address, abi=compiled("TestStablecoin").abi)
+    chain.send(chain.operator, token, "mint", Web3.to_checksum_address(mint_to), amount, what="minting test tokens")
+    return address

@@ -2,16 +2,19 @@
 # pragma nonreentrancy off
 """
 @title RevenueShares
-@notice Non-transferable contribution shares and exact, pull-based revenue splitting.
+@notice Non-transferable contribution shares and exact, pull-based revenue splitting, paid in the
+        chain's native coin or in one ERC-20 token (e.g. a stablecoin) fixed at deployment.
 @dev Revenue is split with an accumulator: `magnified_per_share` grows by
      (amount * 2**128 + carried) // total_shares on every distribution, and each account's
      entitlement is (magnified_per_share * shares + correction) // 2**128. Minting subtracts
      magnified_per_share * amount from the account's correction, so shares minted after a
      distribution earn nothing from it. A distribution costs O(1) gas whatever the number of
      members; the division remainder is carried into the next distribution, never lost.
-     Amounts are integers in the smallest unit of the chain's native coin.
+     Amounts are integers in the smallest unit of the payment asset.
 @custom:security Withdrawals follow checks-effects-interactions and are nonreentrant.
 """
+
+from ethereum.ercs import IERC20
 
 MAGNITUDE: constant(uint256) = 2**128
 MAX_BPS: constant(uint256) = 10_000
@@ -44,6 +47,7 @@ event TreasuryCutChanged:
 event PauseChanged:
     paused: bool
 
+token: public(address)  # empty: the chain's native coin; else the ERC-20 revenue is paid in
 owner: public(address)
 minter: public(address)
 operator: public(address)
@@ -75,12 +79,14 @@ _total_checkpoint_count: uint256
 
 
 @deploy
-def __init__(treasury: address, treasury_cut_bps: uint256, operator: address):
+def __init__(treasury: address, treasury_cut_bps: uint256, operator: address, token: address):
     """
     @param treasury Account credited with the treasury cut of every distribution.
     @param treasury_cut_bps Treasury cut in basis points (0 to 10000).
     @param operator Account allowed to post revenue settlements.
+    @param token ERC-20 the revenue is paid in (e.g. a stablecoin), or the zero address for the native coin.
     """
+    self.token = token
     assert treasury_cut_bps <= MAX_BPS, "RevenueShares: cut over 10000 bps"
     assert treasury != empty(address), "RevenueShares: zero treasury"
     self.owner = msg.sender
@@ -222,22 +228,34 @@ def mint(account: address, amount: uint256, round_id: uint256):
 
 @external
 @payable
-def distribute(settlement_id: bytes32):
+@nonreentrant
+def distribute(settlement_id: bytes32, amount: uint256):
     """
-    @notice Split msg.value among share holders after the treasury cut; only the operator.
-    @dev Idempotent by `settlement_id`: a retried settlement reverts instead of paying twice.
+    @notice Split `amount` among share holders after the treasury cut; only the operator.
+    @dev Native coin: msg.value must equal `amount`. ERC-20: `amount` is pulled with transferFrom
+         (approve it first) and must arrive in full (fee-on-transfer tokens are refused).
+         Idempotent by `settlement_id`: a retried settlement reverts instead of paying twice.
          With no shares yet, the holders' part waits in `undistributed` for the next distribution.
     @param settlement_id Unique id of the off-chain usage this revenue covers.
+    @param amount Revenue in the smallest unit of the payment asset.
     """
     assert msg.sender == self.operator, "RevenueShares: caller is not the operator"
     self._not_paused()
     assert not self.settled[settlement_id], "RevenueShares: settlement already distributed"
-    assert msg.value > 0, "RevenueShares: nothing to distribute"
+    assert amount > 0, "RevenueShares: nothing to distribute"
     self.settled[settlement_id] = True
-    self.total_deposited += msg.value
-    cut: uint256 = msg.value * self.treasury_cut_bps // MAX_BPS
+    if self.token == empty(address):
+        assert msg.value == amount, "RevenueShares: value differs from amount"
+    else:
+        assert msg.value == 0, "RevenueShares: native coin sent to a token split"
+        before: uint256 = staticcall IERC20(self.token).balanceOf(self)
+        assert extcall IERC20(self.token).transferFrom(msg.sender, self, amount, default_return_value=True), "RevenueShares: token transfer failed"
+        received: uint256 = staticcall IERC20(self.token).balanceOf(self) - before
+        assert received == amount, "RevenueShares: token delivered less than the amount"
+    self.total_deposited += amount
+    cut: uint256 = amount * self.treasury_cut_bps // MAX_BPS
     self.credits[self.treasury] += cut
-    to_holders: uint256 = msg.value - cut + self.undistributed
+    to_holders: uint256 = amount - cut + self.undistributed
     if self.total_shares == 0:
         self.undistributed = to_holders
     else:
@@ -247,7 +265,7 @@ def distribute(settlement_id: bytes32):
         self.carried = magnified % self.total_shares
     log Distributed(
         settlement_id=settlement_id,
-        amount=msg.value,
+        amount=amount,
         treasury_cut=cut,
         to_holders=to_holders,
         total_shares=self.total_shares,
@@ -268,7 +286,10 @@ def withdraw() -> uint256:
     self.withdrawn[msg.sender] += amount
     self.total_withdrawn += amount
     log Withdrawn(account=msg.sender, amount=amount)
-    raw_call(msg.sender, b"", value=amount)
+    if self.token == empty(address):
+        raw_call(msg.sender, b"", value=amount)
+    else:
+        assert extcall IERC20(self.token).transfer(msg.sender, amount, default_return_value=True), "RevenueShares: token transfer failed"
     return amount
 
 
