@@ -228,9 +228,9 @@ def serve(
     from fairshare.consortium.session import open_run
 
     run = open_run(home, consortium)
-    app_, released = api_for(run)
+    app_, released = api_for(run, with_dashboard=True)
     run.chain.close()  # the model's hash is checked; let settle and withdraw use the chain meanwhile
-    console.print(f"serving model {released.model_hash[:16]}… at http://{host}:{port} (docs at /docs)")
+    console.print(f"serving model {released.model_hash[:16]}… at http://{host}:{port} (dashboard at /, docs at /docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 

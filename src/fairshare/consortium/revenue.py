@@ -61,12 +61,16 @@ def released_model(run: Run) -> ReleasedModel:
     return ReleasedModel(model_for(run), params, released.hex())
 
 
-def api_for(run: Run) -> tuple[FastAPI, ReleasedModel]:
-    """The paid API of a run: its released model, its usage store, its price."""
+def api_for(run: Run, with_dashboard: bool = False) -> tuple[FastAPI, ReleasedModel]:
+    """The paid API of a run (its released model, usage store and price), optionally with the dashboard."""
+    from fairshare.consortium.snapshot import dashboard_snapshot
+
     store = UsageStore(run.paths.usage_url)
     released = released_model(run)
     price = run.governance.policy().price_per_row
-    return create_app(store, released, lambda: price, pending=lambda: store.summary().pending), released
+    snapshot = (lambda: dashboard_snapshot(run.home, run.paths.consortium)) if with_dashboard else None
+    app = create_app(store, released, lambda: price, pending=lambda: store.summary().pending, dashboard=snapshot)
+    return app, released
 
 
 def earn_revenue(run: Run, view: View, calls: int | None = None) -> int:

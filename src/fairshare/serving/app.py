@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 from fairshare.errors import ServingError
 from fairshare.learning.model import LogisticRegression, Params
 from fairshare.serving.billing import BillingQueue
+from fairshare.serving.dashboard import dashboard_router
 from fairshare.serving.metrics import Metrics
 from fairshare.serving.store import OutOfCredit, UnknownKey, UsageStore
 
@@ -73,6 +74,7 @@ def create_app(
     price_per_row: Callable[[], int],
     metering: bool = True,
     pending: Callable[[], int] | None = None,
+    dashboard: Callable[[], dict[str, object]] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="fairshare model API",
@@ -145,6 +147,9 @@ def create_app(
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> str:
         return metrics.render(pending() if pending is not None else None)
+
+    if dashboard is not None:
+        app.include_router(dashboard_router(dashboard))
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
