@@ -67,14 +67,11 @@ total_withdrawn: public(uint256)
 settled: public(HashMap[bytes32, bool])
 _corrections: HashMap[address, int256]
 
-struct Checkpoint:
-    block: uint256
-    value: uint256
-
-# share history for governance snapshots: shares minted after a proposal cannot swing its vote
-_checkpoints: HashMap[address, HashMap[uint256, Checkpoint]]
+# Share history for governance snapshots, so shares minted after a proposal cannot swing its vote.
+# A checkpoint is one packed slot: block number in the top 64 bits, shares in the low 192.
+_checkpoints: HashMap[address, HashMap[uint256, uint256]]
 _checkpoint_count: HashMap[address, uint256]
-_total_checkpoints: HashMap[uint256, Checkpoint]
+_total_checkpoints: HashMap[uint256, uint256]
 _total_checkpoint_count: uint256
 
 
@@ -116,22 +113,29 @@ def _entitled(account: address) -> uint256:
 
 
 @internal
+@view
+def _pack(amount: uint256) -> uint256:
+    assert amount < 2**192, "RevenueShares: shares overflow"
+    return (block.number << 192) | amount
+
+
+@internal
 def _write_checkpoint(account: address, amount: uint256):
     n: uint256 = self._checkpoint_count[account]
-    if n > 0 and self._checkpoints[account][n - 1].block == block.number:
-        self._checkpoints[account][n - 1].value = amount
+    if n > 0 and self._checkpoints[account][n - 1] >> 192 == block.number:
+        self._checkpoints[account][n - 1] = self._pack(amount)
     else:
-        self._checkpoints[account][n] = Checkpoint(block=block.number, value=amount)
+        self._checkpoints[account][n] = self._pack(amount)
         self._checkpoint_count[account] = n + 1
 
 
 @internal
 def _write_total_checkpoint(amount: uint256):
     n: uint256 = self._total_checkpoint_count
-    if n > 0 and self._total_checkpoints[n - 1].block == block.number:
-        self._total_checkpoints[n - 1].value = amount
+    if n > 0 and self._total_checkpoints[n - 1] >> 192 == block.number:
+        self._total_checkpoints[n - 1] = self._pack(amount)
     else:
-        self._total_checkpoints[n] = Checkpoint(block=block.number, value=amount)
+        self._total_checkpoints[n] = self._pack(amount)
         self._total_checkpoint_count = n + 1
 
 
@@ -145,20 +149,20 @@ def _lookup(count: uint256, account: address, total: bool, at_block: uint256) ->
         if low >= high:
             break
         mid: uint256 = (low + high) // 2
-        checkpoint_block: uint256 = 0
+        packed: uint256 = 0
         if total:
-            checkpoint_block = self._total_checkpoints[mid].block
+            packed = self._total_checkpoints[mid]
         else:
-            checkpoint_block = self._checkpoints[account][mid].block
-        if checkpoint_block > at_block:
+            packed = self._checkpoints[account][mid]
+        if packed >> 192 > at_block:
             high = mid
         else:
             low = mid + 1
     if low == 0:
         return 0
     if total:
-        return self._total_checkpoints[low - 1].value
-    return self._checkpoints[account][low - 1].value
+        return self._total_checkpoints[low - 1] & (2**192 - 1)
+    return self._checkpoints[account][low - 1] & (2**192 - 1)
 
 
 @external
