@@ -124,11 +124,15 @@ def test_withdraw_pays_once_and_the_audit_agrees(consortium) -> None:
     assert report.withdrawn[c.members[0].address] == 1800
 
 
-def test_pause_stops_money_and_only_the_owner_pauses(consortium) -> None:
+def test_pause_stops_money_and_only_the_owner_resumes(consortium) -> None:
     c = consortium
     record(c, 1, [1, 0, 0])
-    with pytest.raises(TransactionError, match="RevenueShares: caller is not the owner"):
+    with pytest.raises(TransactionError, match="RevenueShares: caller cannot pause"):
         c.chain.send(c.outsider, c.client.revenue, "set_paused", True)
+    c.chain.send(c.chain.operator, c.client.revenue, "set_role", "pauser", c.outsider.address)
+    c.chain.send(c.outsider, c.client.revenue, "set_paused", True)  # the pauser stops the money at once
+    with pytest.raises(TransactionError, match="RevenueShares: caller is not the owner"):
+        c.chain.send(c.outsider, c.client.revenue, "set_paused", False)
     c.chain.send(c.chain.operator, c.client.revenue, "set_paused", True)
     with pytest.raises(TransactionError, match="RevenueShares: paused"):
         c.client.distribute(c.chain.operator, b"\x01" * 32, 10)

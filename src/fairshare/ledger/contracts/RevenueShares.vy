@@ -51,6 +51,7 @@ token: public(address)  # empty: the chain's native coin; else the ERC-20 revenu
 owner: public(address)
 minter: public(address)
 operator: public(address)
+pauser: public(address)  # may pause in an emergency without waiting for a vote; only the owner unpauses
 treasury: public(address)
 treasury_cut_bps: public(uint256)
 paused: public(bool)
@@ -89,6 +90,7 @@ def __init__(treasury: address, treasury_cut_bps: uint256, operator: address, to
     self.owner = msg.sender
     self.minter = msg.sender
     self.operator = operator
+    self.pauser = operator
     self.treasury = treasury
     self.treasury_cut_bps = treasury_cut_bps
 
@@ -312,7 +314,7 @@ def set_treasury_cut(bps: uint256):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Change who holds a role: "owner", "minter", "operator" or "treasury"; only the owner.
+    @notice Change who holds a role: "owner", "minter", "operator", "pauser" or "treasury"; only the owner.
     @param role Role name.
     @param account New holder.
     """
@@ -324,6 +326,8 @@ def set_role(role: String[16], account: address):
         self.minter = account
     elif role == "operator":
         self.operator = account
+    elif role == "pauser":
+        self.pauser = account
     elif role == "treasury":
         self.treasury = account
     else:
@@ -334,9 +338,13 @@ def set_role(role: String[16], account: address):
 @external
 def set_paused(paused: bool):
     """
-    @notice Stop or resume minting, distributions and withdrawals in an emergency; only the owner.
+    @notice Stop minting, distributions and withdrawals in an emergency (owner or pauser), or resume (owner).
+    @dev Once governance owns this contract, the pauser can stop the money at once; resuming takes a vote.
     @param paused True to pause.
     """
-    self._only_owner()
+    if paused:
+        assert msg.sender == self.owner or msg.sender == self.pauser, "RevenueShares: caller cannot pause"
+    else:
+        self._only_owner()
     self.paused = paused
     log PauseChanged(paused=paused)
