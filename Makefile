@@ -26,6 +26,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/valuation.py --json .fairshare/bench-valuation.json
 	$(BIN)/python benchmarks/ledger.py --json .fairshare/bench-ledger.json
+	$(BIN)/python benchmarks/serving.py --json .fairshare/bench-serving.json
 
 clean:
 	rm -rf $(VENV) .fairshare
