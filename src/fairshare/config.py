@@ -32,7 +32,7 @@ __all__ = [
     "with_members",
 ]
 
-Behaviour = Literal["honest", "free_rider", "random_update", "label_flip"]
+Behaviour = Literal["honest", "free_rider", "random_update", "label_flip", "forger"]
 
 
 class _Strict(BaseModel):
@@ -112,6 +112,29 @@ class GovernanceSettingsModel(_Strict):
     """The demo proposes this treasury cut after the first settlement and shows its effect on the next."""
 
 
+class PrivacySettingsModel(_Strict):
+    """Differential privacy on the released model (Flower's DP wrappers); off unless ``clipping`` is set."""
+
+    clipping: Literal["off", "server", "client"] = "off"
+    """Where updates are clipped: by the coordinator ("server") or on each member's node ("client"). The noise
+    is always added to the aggregate by the coordinator."""
+    noise_multiplier: Annotated[float, Field(gt=0)] = 1.0
+    clipping_norm: Annotated[float, Field(gt=0)] = 1.0
+    delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+
+
+class FederationSettings(_Strict):
+    """The coordinator's side of Flower's deployment runtime (``fairshare coordinator start``)."""
+
+    address: str = "127.0.0.1:9092"
+    """host:port the SuperLink listens on; members' nodes connect to it."""
+    hostnames: list[str] = ["localhost", "127.0.0.1"]
+    """Names and IP addresses members use to reach the coordinator; they go into its TLS certificate."""
+    node_keys: dict[str, Path] = {}
+    """Member name -> the public key (OpenSSH, ECDSA) of that member's node. Only admitted members are
+    registered; a node without a registered key cannot connect."""
+
+
 class ChainSettings(_Strict):
     url: str | None = None
     """None or empty: the embedded chain in ``<home>/chain.sqlite``. Otherwise any Ethereum JSON-RPC URL."""
@@ -127,6 +150,8 @@ class ConsortiumConfig(_Strict):
     revenue: RevenueSettings = RevenueSettings()
     chain: ChainSettings = ChainSettings()
     governance: GovernanceSettingsModel = GovernanceSettingsModel()
+    privacy: PrivacySettingsModel = PrivacySettingsModel()
+    federation: FederationSettings = FederationSettings()
     members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
 
     @model_validator(mode="after")
@@ -144,6 +169,14 @@ class ConsortiumConfig(_Strict):
             self.data.validation_csv is None or self.data.test_csv is None
         ):
             raise ValueError("members with csv data need [data] validation_csv and test_csv for the coordinator")
+        if self.privacy.clipping != "off" and self.valuation.aggregator != "fedavg":
+            raise ValueError(
+                "differential privacy is accounted for the fedavg aggregator only; set [valuation] "
+                f'aggregator = "fedavg" or [privacy] clipping = "off" (aggregator is {self.valuation.aggregator!r})'
+            )
+        unknown = sorted(set(self.federation.node_keys) - set(names))
+        if unknown:
+            raise ValueError(f"[federation] node_keys names members that do not exist: {', '.join(unknown)}")
         return self
 
 
@@ -192,7 +225,10 @@ def load_config(path: Path) -> ConsortiumConfig:
             "test_csv": _resolve(config.data.test_csv, base),
         }
     )
-    return config.model_copy(update={"members": members, "data": data})
+    federation = config.federation.model_copy(
+        update={"node_keys": {m: _resolve(k, base) for m, k in config.federation.node_keys.items()}}
+    )
+    return config.model_copy(update={"members": members, "data": data, "federation": federation})
 
 
 def with_members(config: ConsortiumConfig, count: int) -> ConsortiumConfig:

@@ -1,15 +1,17 @@
 """Training rounds that pay: every round's updates are checked, valued, aggregated and recorded on chain.
 
-The Flower strategy hands each round's untouched member updates to ``RoundRecorder``; it values them on the
-coordinator's validation split, aggregates with the aggregator that was valued (so what is paid for is what is
-deployed), saves the new global model, and records the round (model hash, method, parameters, seed, scores,
-flags) and mints the round's shares in one transaction. A model artifact is written before its round is
-recorded, so every hash on chain has its file on disk.
+The Flower strategy hands each round's signed, admitted member updates to ``RoundRecorder``; it values them on
+the coordinator's validation split and aggregates with the aggregator that was valued (so what is paid for is
+what is deployed). Once the round's model is released (with differential privacy: after the noise), ``record``
+saves it and records the round (model hash, method, parameters, seed, scores, flags, rejected updates and
+each member's privacy budget) and mints the round's shares in one transaction. A model artifact is written
+before its round is recorded, so every hash on chain has its file on disk.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +21,11 @@ from fairshare.consortium.view import RoundReport, View
 from fairshare.errors import LearningError
 from fairshare.learning.data import load_partition
 from fairshare.learning.model import LogisticRegression, Params, params_hash
+from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
 from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
 from fairshare.learning.serverapp import RoundResult
-from fairshare.learning.strategy import RoundUpdates
-from fairshare.valuation import ValuationConfig, effective_sizes, shares_from_values, value_round
+from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
+from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, shares_from_values, value_round
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -46,8 +49,31 @@ def model_for(run: Run) -> LogisticRegression:
     return LogisticRegression(validation.X.shape[1], validation.n_classes, l2=run.config.model.l2)
 
 
+def privacy_settings(run: Run) -> PrivacySettings | None:
+    settings = run.config.privacy
+    if settings.clipping == "off":
+        return None
+    return PrivacySettings(settings.clipping, settings.noise_multiplier, settings.clipping_norm, settings.delta)
+
+
+def update_identity(run: Run) -> UpdateIdentity:
+    """Updates are signed for this consortium (chain id + TrainingLog address) by each member's account."""
+    return UpdateIdentity(
+        domain=f"{run.deployment.chain_id}:{run.deployment.training_log.lower()}",
+        accounts={m.name: m.address for m in run.record.members},
+    )
+
+
+@dataclass
+class _Valued:
+    valuation: RoundValuation
+    shares: dict[str, int]
+    sizes: dict[str, float]
+    rejected: dict[str, str]
+
+
 class RoundRecorder:
-    """The round hook: value, aggregate, save, record. Keeps the reports for the caller."""
+    """The round hook (value and aggregate) and, once the round's model is released, its record on chain."""
 
     def __init__(self, run: Run, model: LogisticRegression) -> None:
         self.run = run
@@ -62,12 +88,14 @@ class RoundRecorder:
             drop_flagged=settings.drop_flagged,
             aggregator=settings.aggregator,
         )
+        self.privacy = privacy_settings(run)
+        self.budget = PrivacyBudget(self.privacy.delta if self.privacy else 1e-5)
         self.addresses = {m.name: m.address for m in run.record.members}
         self.fingerprints = {
             name: np.load(run.paths.data_dir / f"{name}.fingerprints.npy", allow_pickle=False)
             for name in self.addresses
         }
-        self.pending: dict[int, RoundReport] = {}
+        self.valued: dict[int, _Valued] = {}
         self.past: dict[str, float] = {}
         by_address = {a: n for n, a in self.addresses.items()}
         for record in run.ledger.rounds():
@@ -75,6 +103,8 @@ class RoundRecorder:
                 name = by_address.get(address)
                 if name is not None:
                     self.past[name] = self.past.get(name, 0.0) + score / SCORE_SCALE
+            multipliers = json.loads(record.params).get("privacy", {}).get("noise_multipliers", {})
+            self.budget.compose(multipliers)
 
     def __call__(self, updates: RoundUpdates) -> Params:
         member_params = {u.member: u.params for u in updates.updates}
@@ -97,9 +127,31 @@ class RoundRecorder:
         )
         for member, value in valuation.values.items():
             self.past[member] = self.past.get(member, 0.0) + value
+        rejected = dict(failure.split(": ", 1) for failure in updates.failures)
         shares = shares_from_values(valuation.values, valuation.flags, self.run.config.valuation.share_scale)
-        digest = params_hash(new_params)
-        save_model(self.run.paths.model_file(updates.round), new_params)
+        self.valued[updates.round] = _Valued(valuation, shares, sizes, rejected)
+        return new_params
+
+    def record(self, result: RoundResult) -> RoundReport:
+        """Save and record the model this round released, with what was measured and paid for it."""
+        valued = self.valued.pop(result.round)
+        valuation = valued.valuation
+        privacy: dict[str, object] = {}
+        epsilon: dict[str, float] = {}
+        if self.privacy is not None:
+            multipliers = member_noise_multipliers(self.privacy, valuation.weights, len(self.addresses))
+            self.budget.compose(multipliers)
+            epsilon = self.budget.epsilons()
+            privacy = {
+                "clipping": self.privacy.clipping,
+                "noise_multiplier": self.privacy.noise_multiplier,
+                "clipping_norm": self.privacy.clipping_norm,
+                "delta": self.privacy.delta,
+                "noise_multipliers": multipliers,
+                "epsilon": epsilon,
+            }
+        digest = params_hash(result.params)
+        save_model(self.run.paths.model_file(result.round), result.params)
         members = sorted(valuation.values)
         params_text = json.dumps(
             {
@@ -108,36 +160,39 @@ class RoundRecorder:
                 "aggregator": self.config.aggregator,
                 "flags": valuation.flags,
                 "weights": valuation.weights,
-                "effective_sizes": sizes,
+                "effective_sizes": valued.sizes,
+                "rejected": valued.rejected,
+                "privacy": privacy,
             },
             sort_keys=True,
             default=str,
         )
         tx = self.run.ledger.record_round(
             self.run.chain.operator,
-            round_id=updates.round,
+            round_id=result.round,
             model_hash=digest,
             method=valuation.method,
             params=params_text,
             seed=valuation.seed,
             members=[self.addresses[m] for m in members],
             scores=[round(valuation.values[m] * SCORE_SCALE) for m in members],
-            shares=[shares.get(m, 0) for m in members],
+            shares=[valued.shares.get(m, 0) for m in members],
         )
-        self.pending[updates.round] = RoundReport(
-            round=updates.round,
-            accuracy=float("nan"),
-            loss=float("nan"),
+        return RoundReport(
+            round=result.round,
+            accuracy=result.accuracy,
+            loss=result.loss,
             model_hash=digest.hex(),
             method=valuation.method,
             values=dict(valuation.values),
-            shares=shares,
+            shares=valued.shares,
             flags=dict(valuation.flags),
             evaluations=valuation.evaluations,
             valuation_seconds=valuation.seconds,
             tx_hash=str(tx),
+            rejected=valued.rejected,
+            epsilon=epsilon,
         )
-        return new_params
 
 
 def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundReport]:
@@ -160,7 +215,12 @@ def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundRepo
     spec = FederationSpec(
         model=model,
         members=[
-            MemberSpec(name=m.name, data_path=run.paths.data_dir / f"{m.name}.npz", behaviour=behaviours[m.name])
+            MemberSpec(
+                name=m.name,
+                data_path=run.paths.data_dir / f"{m.name}.npz",
+                behaviour=behaviours[m.name],
+                key_path=run.keystore.path(run.key_name(m.name)),
+            )
             for m in run.record.members
         ],
         rounds=total,
@@ -171,12 +231,13 @@ def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundRepo
         test=load_partition(run.paths.coordinator_dir / "test.npz"),
         initial=initial,
         first_round=done + 1,
+        identity=update_identity(run),
+        privacy=recorder.privacy,
     )
     reports: list[RoundReport] = []
 
     def on_round(result: RoundResult) -> None:
-        recorded = recorder.pending.pop(result.round)
-        report = RoundReport(**{**recorded.__dict__, "accuracy": result.accuracy, "loss": result.loss})
+        report = recorder.record(result)
         reports.append(report)
         view.round_finished(report)
 

@@ -32,6 +32,10 @@ class RoundReport:
     evaluations: int
     valuation_seconds: float
     tx_hash: str = ""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Members whose update was refused this round (unsigned, mis-signed, replayed, failed), and why."""
+    epsilon: dict[str, float] = field(default_factory=dict)
+    """With differential privacy: each member's cumulative epsilon after this round (at the run's delta)."""
 
 
 @dataclass(frozen=True)

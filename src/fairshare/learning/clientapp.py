@@ -1,11 +1,18 @@
 """The member side: a Flower ``ClientApp`` that trains on the member's own rows and replies with its update.
 
-A member node knows three things from its node config: ``member`` (its name in the consortium),
-``data-path`` (its partition, an ``.npz`` written by ``save_partition``) and ``behaviour`` (``honest`` unless
-a demo or benchmark plays an adversary). Raw rows never leave the node: only parameters and counts do.
+A member node knows four things from its node config: ``member`` (its name in the consortium),
+``data-path`` (its partition, an ``.npz`` written by ``save_partition``), ``key-path`` (its account key, an
+Ethereum keystore file; the passphrase comes from ``FAIRSHARE_KEYSTORE_PASSWORD``) and ``behaviour``
+(``honest`` unless a demo or benchmark plays an adversary). Raw rows never leave the node: only parameters
+and counts do, signed by the member's account (``signing``).
 
 Behaviours: ``free_rider`` returns the global model unchanged; ``random_update`` returns the global model plus
-Gaussian noise the size of an honest update; ``label_flip`` trains on flipped labels (a poisoner).
+Gaussian noise the size of an honest update; ``label_flip`` trains on flipped labels (a poisoner);
+``forger`` trains honestly but signs with a key that is not the member's (an impostor).
+
+Mods, outermost first: ``sign_update`` signs what finally leaves the node, so it runs after
+``clip_if_asked``, which applies Flower's ``fixedclipping_mod`` when the coordinator runs client-side DP
+clipping (the clipping norm is in the round's config) and does nothing otherwise.
 """
 
 from __future__ import annotations
@@ -15,18 +22,55 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from eth_account import Account
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import fixedclipping_mod
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fairshare.errors import LearningError
 from fairshare.learning.data import Dataset, load_partition
 from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.signing import SIGNATURE, UpdateClaim, load_signing_key, sign_claim
+from fairshare.ledger.keystore import keystore_password
 
 __all__ = ["BEHAVIOURS", "app", "local_update"]
 
-BEHAVIOURS = ("honest", "free_rider", "random_update", "label_flip")
+BEHAVIOURS = ("honest", "free_rider", "random_update", "label_flip", "forger")
 
-app = ClientApp()
+
+def sign_update(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Sign the outgoing update with the member's account key; unsigned if the node has no key configured."""
+    reply = call_next(msg, context)
+    if msg.metadata.message_type != MessageType.TRAIN or reply.has_error():
+        return reply
+    key_path = context.node_config.get("key-path")
+    if not key_path:
+        return reply  # the coordinator rejects it and says why
+    config = msg.content["config"]
+    claim = UpdateClaim.of(
+        str(config.get("domain", "")),
+        int(config["server-round"]) + int(config.get("round-offset", 0)),
+        msg.content["arrays"].to_numpy_ndarrays(),
+        reply.content["arrays"].to_numpy_ndarrays(),
+        int(reply.content["metrics"]["num-examples"]),
+    )
+    if context.node_config.get("behaviour") == "forger":
+        signer = Account.create()
+    else:
+        signer = load_signing_key(str(key_path), keystore_password())
+    reply.content[SIGNATURE] = sign_claim(signer, claim)
+    return reply
+
+
+def clip_if_asked(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    if msg.metadata.message_type == MessageType.TRAIN and KEY_CLIPPING_NORM in msg.content["config"]:
+        return fixedclipping_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+app = ClientApp(mods=[sign_update, clip_if_asked])
 
 
 @lru_cache(maxsize=256)
@@ -48,7 +92,7 @@ def local_update(
     """What this member sends back for one round, according to its behaviour."""
     rng = np.random.default_rng(seed)
     train = dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, rng=rng)
-    if behaviour == "honest":
+    if behaviour in ("honest", "forger"):
         return model.fit_local(global_params, data.X, data.y, **train)
     if behaviour == "free_rider":
         return [p.copy() for p in global_params]

@@ -8,11 +8,11 @@ which is why flwr is pinned and this runner is tested.
 
 On Flower's deployment runtime the same apps run unchanged, one SuperNode per member::
 
-    flower-superlink --ssl-ca-certfile ... --enable-supernode-auth
-    flower-supernode --superlink HOST:9092 --node-config "member='st-marys' data-path='/data/st-marys.npz'"
-    flwr run . <federation>
+    fairshare coordinator start        # flower-superlink with TLS and SuperNode authentication
+    fairshare node start --config member.toml    # flower-supernode, on each member's machine
+    fairshare train --federation NAME  # flwr run
 
-(``fairshare coordinator start`` / ``fairshare node start`` wrap these; see docs.)
+(see ``fairshare.learning.deployment`` and docs/federation.md).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from fairshare.errors import LearningError
 from fairshare.learning import clientapp
 from fairshare.learning.data import Dataset
 from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.privacy import PrivacySettings
 from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app
-from fairshare.learning.strategy import RoundHook
+from fairshare.learning.strategy import RoundHook, UpdateIdentity
 
 __all__ = ["FederationSpec", "InProcessGrid", "MemberSpec", "TrainingResult", "run_federation"]
 
@@ -49,6 +50,8 @@ class MemberSpec:
     name: str
     data_path: Path
     behaviour: str = "honest"
+    key_path: Path | None = None
+    """The member's account key (keystore file); its node signs every update with it."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class FederationSpec:
     test: Dataset
     initial: Params | None = None
     first_round: int = 1
+    identity: UpdateIdentity | None = None
+    """When set, only updates signed by each member's account for the round are used."""
+    privacy: PrivacySettings | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,12 @@ def run_federation(
         node_id: Context(
             run_id=run_id,
             node_id=node_id,
-            node_config={"member": m.name, "data-path": str(m.data_path), "behaviour": m.behaviour},
+            node_config={
+                "member": m.name,
+                "data-path": str(m.data_path),
+                "behaviour": m.behaviour,
+                "key-path": str(m.key_path or ""),
+            },
             state=RecordDict(),
             run_config={},
         )
@@ -162,6 +173,8 @@ def run_federation(
         record,
         node_names=names,
         first_round=spec.first_round,
+        identity=spec.identity,
+        privacy=spec.privacy,
     )
     TaskIdentity.run_id = run_id
     TaskIdentity.node_id = SUPERLINK_NODE_ID

@@ -1,7 +1,8 @@
 """The coordinator side: a Flower ``ServerApp`` that runs the rounds with ``HookedFedAvg``.
 
-``make_server_app`` closes over what the coordinator holds (the hook, the model and its test split), so the
-same app object runs under the in-process runner and under Flower's deployment runtime.
+``run_rounds`` is the coordinator's whole job on any Grid; ``make_server_app`` closes over what the coordinator
+holds (the hook, the model and its test split) for the in-process runner. On Flower's deployment runtime the
+ServerApp is ``fairshare.consortium.federation:server_app``, which opens the run and calls ``run_rounds``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import dataclass, replace
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import Strategy
 
 from fairshare.learning.data import Dataset
 from fairshare.learning.model import LogisticRegression, Params
-from fairshare.learning.strategy import HookedFedAvg, RoundHook, RoundUpdates
+from fairshare.learning.privacy import PrivacySettings, dp_strategy
+from fairshare.learning.strategy import HookedFedAvg, RoundHook, RoundUpdates, SignedUpdates, UpdateIdentity
 
-__all__ = ["RoundResult", "TrainingSettings", "make_server_app"]
+__all__ = ["RoundResult", "TrainingSettings", "make_server_app", "run_rounds"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,65 @@ class TrainingSettings:
     seed: int
 
 
+def run_rounds(
+    grid: Grid,
+    model: LogisticRegression,
+    initial: Params,
+    settings: TrainingSettings,
+    test: Dataset,
+    hook: RoundHook,
+    on_round: Callable[[RoundResult], None],
+    node_names: dict[int, str] | None = None,
+    first_round: int = 1,
+    identity: UpdateIdentity | None = None,
+    privacy: PrivacySettings | None = None,
+) -> None:
+    """Rounds ``first_round .. first_round + rounds - 1`` from ``initial`` over ``grid`` (any runtime's).
+
+    ``on_round`` gets the model the round released: after the hook's aggregate and, with DP, after the noise.
+    """
+    offset = first_round - 1
+    members = len(node_names or {}) or 1
+
+    def shifted_hook(updates: RoundUpdates) -> Params:
+        return hook(replace(updates, round=updates.round + offset))
+
+    hooked = HookedFedAvg(shifted_hook, node_names=node_names, min_nodes=members)
+    strategy: Strategy = hooked if privacy is None else dp_strategy(hooked, privacy, members)
+    if identity is not None:
+        strategy = SignedUpdates(strategy, hooked, identity)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round == 0:
+            return None
+        params = arrays.to_numpy_ndarrays()
+        result = RoundResult(
+            round=server_round + offset,
+            params=params,
+            accuracy=model.accuracy(params, test.X, test.y),
+            loss=model.log_loss(params, test.X, test.y),
+        )
+        on_round(result)
+        return MetricRecord({"accuracy": result.accuracy, "loss": result.loss})
+
+    strategy.start(
+        grid=grid,
+        initial_arrays=ArrayRecord(initial),
+        num_rounds=settings.rounds,
+        train_config=ConfigRecord(
+            {
+                "local-epochs": settings.local_epochs,
+                "learning-rate": settings.learning_rate,
+                "batch-size": settings.batch_size,
+                "seed": settings.seed,
+                "l2": model.l2,
+                "round-offset": offset,
+            }
+        ),
+        evaluate_fn=evaluate,
+    )
+
+
 def make_server_app(
     model: LogisticRegression,
     initial: Params,
@@ -47,46 +109,14 @@ def make_server_app(
     on_round: Callable[[RoundResult], None],
     node_names: dict[int, str] | None = None,
     first_round: int = 1,
+    identity: UpdateIdentity | None = None,
+    privacy: PrivacySettings | None = None,
 ) -> ServerApp:
-    """A ServerApp running rounds ``first_round .. first_round + rounds - 1`` from ``initial``."""
+    """A ServerApp running ``run_rounds`` with these arguments."""
     app = ServerApp()
-    offset = first_round - 1
-
-    def shifted_hook(updates: RoundUpdates) -> Params:
-        return hook(replace(updates, round=updates.round + offset))
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        strategy = HookedFedAvg(shifted_hook, node_names=node_names, min_nodes=len(node_names or {}) or 1)
-
-        def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
-            if server_round == 0:
-                return None
-            params = arrays.to_numpy_ndarrays()
-            result = RoundResult(
-                round=server_round + offset,
-                params=params,
-                accuracy=model.accuracy(params, test.X, test.y),
-                loss=model.log_loss(params, test.X, test.y),
-            )
-            on_round(result)
-            return MetricRecord({"accuracy": result.accuracy, "loss": result.loss})
-
-        strategy.start(
-            grid=grid,
-            initial_arrays=ArrayRecord(initial),
-            num_rounds=settings.rounds,
-            train_config=ConfigRecord(
-                {
-                    "local-epochs": settings.local_epochs,
-                    "learning-rate": settings.learning_rate,
-                    "batch-size": settings.batch_size,
-                    "seed": settings.seed,
-                    "l2": model.l2,
-                    "round-offset": offset,
-                }
-            ),
-            evaluate_fn=evaluate,
-        )
+        run_rounds(grid, model, initial, settings, test, hook, on_round, node_names, first_round, identity, privacy)
 
     return app

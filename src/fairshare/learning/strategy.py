@@ -4,21 +4,30 @@ Flower's FedAvg averages replies itself. fairshare must first check and value ev
 pay for exactly the aggregate it deploys, so ``HookedFedAvg.aggregate_train`` collects the replies untouched
 into ``RoundUpdates`` and lets the hook (valuation + recording, supplied by the caller) return the next
 global model. Shape or NaN checks are the hook's job too: a bad update must flag one member, not stop the round.
+
+``SignedUpdates`` wraps the whole chain (Flower's DP wrapper, if any, then ``HookedFedAvg``) and is the only
+door in: it drops every reply that is an error, comes from an unknown node, or is not signed by its member's
+account for this round and model (see ``signing``), and hands the reasons to the hook as the round's failures.
+It must be outermost because server-side DP clipping rewrites the parameters the signature covers.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import FedAvg, Strategy
 
 from fairshare.learning.model import Params
+from fairshare.learning.signing import SIGNATURE, UpdateRejected, verify_claim
 
-__all__ = ["HookedFedAvg", "MemberUpdate", "RoundHook", "RoundUpdates", "fedavg"]
+__all__ = ["HookedFedAvg", "MemberUpdate", "RoundHook", "RoundUpdates", "SignedUpdates", "UpdateIdentity", "fedavg"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,15 @@ class RoundUpdates:
     global_params: Params
     updates: tuple[MemberUpdate, ...]
     failures: tuple[str, ...] = ()
-    """Members (or node ids) whose reply was an error: they sent nothing this round."""
+    """Why a member's reply was not used (an error, or a rejected signature): "member: reason"."""
+
+
+@dataclass(frozen=True)
+class UpdateIdentity:
+    """What the coordinator checks every update against: the consortium and each member's paid account."""
+
+    domain: str
+    accounts: dict[str, str]
 
 
 RoundHook = Callable[[RoundUpdates], Params]
@@ -79,6 +96,8 @@ class HookedFedAvg(FedAvg):
         )
         self.hook = hook
         self.node_names = node_names or {}
+        self.dropped: list[str] = []
+        """Failures found before this strategy saw the replies (filled by ``SignedUpdates``)."""
         self._global: Params = []
 
     def configure_train(
@@ -90,7 +109,8 @@ class HookedFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        updates, failures = [], []
+        updates, failures = [], list(self.dropped)
+        self.dropped = []
         for reply in replies:
             member = _member_of(reply, self.node_names)
             if reply.has_error():
@@ -109,3 +129,77 @@ class HookedFedAvg(FedAvg):
         updates.sort(key=lambda u: u.member)
         new_params = self.hook(RoundUpdates(server_round, self._global, tuple(updates), tuple(failures)))
         return ArrayRecord(new_params), MetricRecord({"members": len(updates)})
+
+
+class SignedUpdates(Strategy):
+    """Admits only replies signed by their member's account for this round and model; delegates the rest."""
+
+    def __init__(self, inner: Strategy, hooked: HookedFedAvg, identity: UpdateIdentity) -> None:
+        self.inner = inner
+        self.hooked = hooked
+        self.identity = identity
+        self._round = 0
+        self._global: Params = []
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        self._global = arrays.to_numpy_ndarrays()
+        self._round = server_round + int(config.get("round-offset", 0))
+        config["domain"] = self.identity.domain
+        return self.inner.configure_train(server_round, arrays, config, grid)
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        admitted, dropped, seen = [], [], set()
+        for reply in replies:
+            member = _member_of(reply, self.hooked.node_names)
+            try:
+                self._check(reply, member, seen)
+            except UpdateRejected as exc:
+                log.warning("round %d: rejected update: %s", self._round, exc)
+                dropped.append(f"{member}: rejected: {str(exc).removeprefix(member + ': ')}")
+                continue
+            if reply.has_error():
+                dropped.append(f"{member}: {reply.error.reason}")
+                continue
+            seen.add(member)
+            admitted.append(reply)
+        self.hooked.dropped = dropped
+        return self.inner.aggregate_train(server_round, admitted)
+
+    def _check(self, reply: Message, member: str, seen: set[str]) -> None:
+        if reply.has_error():
+            return
+        node = reply.metadata.src_node_id
+        claimed = str(reply.content["member"]["name"]) if "member" in reply.content else member
+        if claimed != member:
+            raise UpdateRejected(f"{member}: node {node} is registered to {member} but says it is {claimed}")
+        account = self.identity.accounts.get(member)
+        if account is None:
+            raise UpdateRejected(f"{member}: node {node} is not a member of this consortium")
+        if member in seen:
+            raise UpdateRejected(f"{member}: a second update in round {self._round} (replay)")
+        content = reply.content
+        verify_claim(
+            content.get(SIGNATURE),  # type: ignore[arg-type]
+            member=member,
+            account=account,
+            domain=self.identity.domain,
+            round_id=self._round,
+            global_params=self._global,
+            params=content["arrays"].to_numpy_ndarrays(),
+            num_examples=int(content["metrics"]["num-examples"]),
+        )
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return self.inner.configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        return self.inner.aggregate_evaluate(server_round, replies)
+
+    def summary(self) -> None:
+        self.inner.summary()

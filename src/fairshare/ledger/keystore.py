@@ -17,11 +17,15 @@ from eth_account.signers.local import LocalAccount
 
 from fairshare.errors import LedgerError
 
-__all__ = ["DEV_PASSWORD", "PASSWORD_ENV", "Keystore"]
+__all__ = ["DEV_PASSWORD", "PASSWORD_ENV", "Keystore", "keystore_password"]
 
 PASSWORD_ENV = "FAIRSHARE_KEYSTORE_PASSWORD"
 DEV_PASSWORD = "fairshare-development-only"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def keystore_password() -> str:
+    return os.environ.get(PASSWORD_ENV) or DEV_PASSWORD
 
 
 class Keystore:
@@ -30,16 +34,16 @@ class Keystore:
 
     @property
     def _password(self) -> str:
-        return os.environ.get(PASSWORD_ENV) or DEV_PASSWORD
+        return keystore_password()
 
-    def _path(self, name: str) -> Path:
+    def path(self, name: str) -> Path:
         if not _NAME.match(name):
             raise LedgerError(f"key name {name!r} may only use letters, digits, '.', '_' and '-'")
         return self.folder / f"{name}.json"
 
     def create(self, name: str) -> LocalAccount:
         """A new key under ``name``; refuses to overwrite an existing one (it may hold money)."""
-        path = self._path(name)
+        path = self.path(name)
         if path.exists():
             raise LedgerError(f"a key named {name!r} already exists in {self.folder}; keys are never overwritten")
         account = Account.create()
@@ -52,7 +56,7 @@ class Keystore:
         return account
 
     def load(self, name: str) -> LocalAccount:
-        path = self._path(name)
+        path = self.path(name)
         try:
             encrypted = json.loads(path.read_text())
         except FileNotFoundError as exc:
