@@ -91,3 +91,25 @@ def test_anvil_and_the_embedded_chain_pay_the_same(demo, anvil_url: str, anvil_k
     assert on_anvil["chain"]["chain_id"] == 31337 and on_anvil["audit"]["ok"]
     payouts = lambda s: {m["name"]: m["payout"] for m in s["members"]}  # noqa: E731
     assert payouts(on_anvil) == payouts(embedded)
+
+
+def test_private_demo_with_a_forger_pays_the_forger_nothing_and_reports_epsilon(tmp_path: Path) -> None:
+    """DP on (server-side clipping), one member signs with a key that is not its account."""
+    config = (REPO / "examples" / "healthcare.toml").read_text()
+    config = config.replace('behaviour = "free_rider"', 'behaviour = "forger"')
+    config += '\n[privacy]\nclipping = "server"\nnoise_multiplier = 0.5\nclipping_norm = 2.0\n'
+    path = tmp_path / "private.toml"
+    path.write_text(config)
+    out = tmp_path / "out"
+    result = fairshare("demo", "--config", str(path), "--rounds", "3", "--out", str(out), home=tmp_path)
+    assert "update rejected" in result.stdout and "privacy spent" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    forger = next(m for m in summary["members"] if m["behaviour"] == "forger")
+    assert forger["payout"] == 0 and forger["shares"] == 0
+    for record in summary["rounds"]:
+        assert record["rejected"][forger["name"]].startswith("rejected: signature does not match")
+    epsilon = summary["privacy"]["epsilon"]
+    honest = [m["name"] for m in summary["members"] if m["behaviour"] == "honest"]
+    assert all(epsilon[m] > 0 for m in honest) and epsilon.get(forger["name"], 0.0) == 0.0
+    report = json.loads(fairshare("audit", "--json", home=tmp_path).stdout)
+    assert report["ok"]

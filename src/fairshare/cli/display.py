@@ -77,6 +77,11 @@ class LiveView:
         self.console.print(line, highlight=False)
         if flags:
             self.console.print(f"          [yellow]flagged[/yellow] {flags}", highlight=False)
+        for member, why in sorted(report.rejected.items()):
+            self.console.print(f"          [red]update rejected[/red] {member}: {why}", highlight=False)
+        if report.epsilon:
+            spent = ", ".join(f"{m} {e:.2f}" for m, e in sorted(report.epsilon.items()))
+            self.console.print(f"          privacy spent (epsilon so far) {spent}", highlight=False)
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task)
 

@@ -97,10 +97,16 @@ def run_demo(
                 "scores": r.values,
                 "shares": r.shares,
                 "flags": r.flags,
+                "rejected": r.rejected,
+                "epsilon": r.epsilon,
                 "evaluations": r.evaluations,
             }
             for r in reports
         ],
+        "privacy": {
+            **config.privacy.model_dump(mode="json"),
+            "epsilon": reports[-1].epsilon if reports else {},
+        },
         "members": [
             {
                 "name": b.name,

@@ -11,8 +11,8 @@ Gaussian noise the size of an honest update; ``label_flip`` trains on flipped la
 ``forger`` trains honestly but signs with a key that is not the member's (an impostor).
 
 Mods, outermost first: ``sign_update`` signs what finally leaves the node, so it runs after
-``clip_if_asked``, which applies Flower's ``fixedclipping_mod`` when the coordinator runs client-side DP
-clipping (the clipping norm is in the round's config) and does nothing otherwise.
+``clip_if_asked``, which clips the update when the coordinator runs Flower's client-side DP clipping wrapper
+(the clipping norm is in the round's config) and does nothing otherwise.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 from eth_account import Account
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.clientapp.mod import fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fairshare.errors import LearningError
 from fairshare.learning.data import Dataset, load_partition
 from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.privacy import clip_update
 from fairshare.learning.signing import SIGNATURE, UpdateClaim, load_signing_key, sign_claim
 from fairshare.ledger.keystore import keystore_password
 
@@ -65,9 +65,17 @@ def sign_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
 
 
 def clip_if_asked(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    if msg.metadata.message_type == MessageType.TRAIN and KEY_CLIPPING_NORM in msg.content["config"]:
-        return fixedclipping_mod(msg, context, call_next)
-    return call_next(msg, context)
+    """Client-side DP clipping, as Flower's ``fixedclipping_mod`` but safe for a zero update (see ``clip_update``)."""
+    reply = call_next(msg, context)
+    config = msg.content["config"]
+    if msg.metadata.message_type != MessageType.TRAIN or KEY_CLIPPING_NORM not in config or reply.has_error():
+        return reply
+    record = reply.content["arrays"]
+    clipped = clip_update(
+        record.to_numpy_ndarrays(), msg.content["arrays"].to_numpy_ndarrays(), float(config[KEY_CLIPPING_NORM])
+    )
+    reply.content["arrays"] = ArrayRecord(dict(zip(record.keys(), map(Array, clipped), strict=True)))
+    return reply
 
 
 app = ClientApp(mods=[sign_update, clip_if_asked])

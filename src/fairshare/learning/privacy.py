@@ -19,15 +19,19 @@ per-round valuation scores on chain are computed from individual updates without
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
 from flwr.serverapp.strategy import (
     DifferentialPrivacyClientSideFixedClipping,
     DifferentialPrivacyServerSideFixedClipping,
     Strategy,
 )
+from flwr.serverapp.strategy.dp_fixed_clipping import validate_replies
+from flwr.supercore.differential_privacy import compute_clip_model_update, get_norm
 from flwr.supercore.privacy_accounting import (
     GaussianPrivacyEvent,
     NeighboringRelation,
@@ -37,8 +41,9 @@ from flwr.supercore.privacy_accounting import (
 from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
 from fairshare.errors import LearningError
+from fairshare.learning.model import Params
 
-__all__ = ["PrivacyBudget", "PrivacySettings", "dp_strategy", "member_noise_multipliers"]
+__all__ = ["PrivacyBudget", "PrivacySettings", "clip_update", "dp_strategy", "member_noise_multipliers"]
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,41 @@ class PrivacySettings:
             raise LearningError(f"privacy delta must be between 0 and 1, got {self.delta}")
 
 
+def clip_update(params: Params, global_params: Params, clipping_norm: float) -> Params:
+    """``params`` moved back towards ``global_params`` so the update's L2 norm is at most ``clipping_norm``.
+
+    Flower's clipping divides by the update's norm, so an update equal to the global model (a free-rider's)
+    raised ZeroDivisionError and took the round down; a zero update needs no clipping.
+    """
+    clipped = [np.array(p, dtype=np.float64, copy=True) for p in params]
+    if get_norm([c - g for c, g in zip(clipped, global_params, strict=True)]) > 0:
+        compute_clip_model_update(clipped, global_params, clipping_norm)
+    return clipped
+
+
+class _ServerSideClipping(DifferentialPrivacyServerSideFixedClipping):
+    """Flower's server-side wrapper with ``clip_update`` as its clipping (the rest is the wrapper's own)."""
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        if not validate_replies(replies, self.num_sampled_clients):
+            return None, None
+        current = self.current_arrays.to_numpy_ndarrays()
+        for reply in replies:
+            record = reply.content["arrays"]
+            clipped = clip_update(record.to_numpy_ndarrays(), current, self.clipping_norm)
+            reply.content["arrays"] = ArrayRecord(dict(zip(record.keys(), map(Array, clipped), strict=True)))
+        arrays, metrics = self.strategy.aggregate_train(server_round, replies)
+        if arrays is not None:
+            arrays = self._add_noise_to_aggregated_arrays(arrays)
+        return arrays, metrics
+
+
 def dp_strategy(inner: Strategy, settings: PrivacySettings, members: int) -> Strategy:
     """Flower's DP wrapper around ``inner``; the noise is calibrated to ``members`` updates."""
-    wrapper = (
-        DifferentialPrivacyServerSideFixedClipping
-        if settings.clipping == "server"
-        else DifferentialPrivacyClientSideFixedClipping
-    )
+    wrapper = _ServerSideClipping if settings.clipping == "server" else DifferentialPrivacyClientSideFixedClipping
     return wrapper(inner, settings.noise_multiplier, settings.clipping_norm, members)
 
 
