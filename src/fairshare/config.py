@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,13 +21,17 @@ __all__ = [
     "ChainSettings",
     "ConsortiumConfig",
     "DataSettings",
+    "FederationSettings",
     "GovernanceSettingsModel",
     "MemberSettings",
     "ModelSettings",
+    "NodeConfig",
+    "PrivacySettingsModel",
     "RevenueSettings",
     "TrainingSettings",
     "ValuationSettings",
     "load_config",
+    "load_node_config",
     "save_config",
     "with_members",
 ]
@@ -180,6 +184,28 @@ class ConsortiumConfig(_Strict):
         return self
 
 
+class NodeConfig(_Strict):
+    """A member's node (``fairshare node start --config member.toml``): what its SuperNode needs, nothing more."""
+
+    member: Annotated[str, Field(min_length=1, max_length=64)]
+    superlink: str
+    """host:port of the coordinator's SuperLink."""
+    root_certificates: Path
+    """The consortium CA certificate (ca.crt from the coordinator)."""
+    node_key: Path
+    """This node's private key (``fairshare node keygen``); the coordinator registered its .pub."""
+    account_key: Path
+    """The member's account key (an Ethereum keystore file): signs every update and receives the pay."""
+    data: Path
+    """The member's training rows (a partition file); they never leave this machine."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 9094
+    """Local port of this node's ClientApp API; distinct per node on one machine."""
+    behaviour: Behaviour = "honest"
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
 def _format_location(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -196,18 +222,17 @@ def _resolve(path: Path | None, base: Path) -> Path | None:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def load_config(path: Path) -> ConsortiumConfig:
-    """Parse and validate a consortium file; relative data paths are resolved against the file's folder."""
+def _load_model(path: Path, model: type[_M], what: str) -> _M:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"consortium file {path} does not exist; pass --config with an existing file") from exc
+        raise ConfigError(f"{what} {path} does not exist; pass --config with an existing file") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read consortium file {path}: {exc}") from exc
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        config = ConsortiumConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -217,6 +242,20 @@ def load_config(path: Path) -> ConsortiumConfig:
             else:
                 problems.append(f"'{key}': {error['msg']}")
         raise ConfigError(f"{path}: " + "; ".join(problems)) from exc
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    """A member's node file; relative paths are resolved against the file's folder."""
+    config = _load_model(path, NodeConfig, "node file")
+    base = path.resolve().parent
+    return config.model_copy(
+        update={k: _resolve(getattr(config, k), base) for k in ("root_certificates", "node_key", "account_key", "data")}
+    )
+
+
+def load_config(path: Path) -> ConsortiumConfig:
+    """Parse and validate a consortium file; relative data paths are resolved against the file's folder."""
+    config = _load_model(path, ConsortiumConfig, "consortium file")
     base = path.resolve().parent
     members = [m.model_copy(update={"csv": _resolve(m.csv, base)}) for m in config.members]
     data = config.data.model_copy(

@@ -92,6 +92,14 @@ def init(
 @app.command()
 def train(
     rounds: Annotated[int | None, typer.Option("--rounds", help="Training rounds (default: the file's).")] = None,
+    federation: Annotated[
+        str | None,
+        typer.Option(
+            "--federation",
+            help="Train over the members' nodes through this SuperLink connection (the consortium's name, "
+            "written by `fairshare coordinator start`); default: all members in this process.",
+        ),
+    ] = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
@@ -102,7 +110,80 @@ def train(
 
     run = open_run(home, consortium)
     view = display.LiveView(console)
-    train_run(run, rounds=rounds, view=view)
+    if federation is None:
+        train_run(run, rounds=rounds, view=view)
+        return
+    from fairshare.consortium.federation import train_over_federation
+    from fairshare.consortium.report import member_balances
+
+    recorded = train_over_federation(run, view, federation, rounds)
+    console.print(f"rounds {recorded} trained over the federation and recorded on chain")
+    display.show_balances(console, member_balances(open_run(home, consortium)))
+
+
+coordinator_app = typer.Typer(help="The coordinator on Flower's deployment runtime.", no_args_is_help=True)
+app.add_typer(coordinator_app, name="coordinator")
+node_app = typer.Typer(help="A member's node on Flower's deployment runtime.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+
+
+@coordinator_app.command("start")
+def coordinator_start(
+    consortium: ConsortiumOption = None,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Start the SuperLink (TLS, node authentication) and register the admitted members' node keys; Ctrl-C stops."""
+    from fairshare.cli import display
+    from fairshare.consortium.federation import register_members, start_superlink
+    from fairshare.consortium.session import open_run
+
+    run = open_run(home, consortium)
+    view = display.LiveView(console)
+    process = start_superlink(run, view)
+    try:
+        nodes = register_members(run, view)
+        run.chain.close()  # the ServerApp process opens the chain for each training run
+        console.print(
+            f"coordinator ready: {len(nodes)} member nodes registered; train with "
+            f"`fairshare train --federation {run.paths.consortium}`",
+            highlight=False,
+        )
+        process.wait()
+    except KeyboardInterrupt:
+        console.print("stopping the SuperLink")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@node_app.command("keygen")
+def node_keygen(
+    out: Annotated[Path, typer.Option("--out", help="Private key file to create; the public key is <out>.pub.")],
+) -> None:
+    """Create this node's key pair; give the .pub to the coordinator, keep the private key on this machine."""
+    from fairshare.learning.deployment import generate_node_key
+
+    console.print(f"node public key: {generate_node_key(out)}", highlight=False)
+
+
+@node_app.command("start")
+def node_start(
+    config: Annotated[Path, typer.Option("--config", help="This member's node file (TOML).")],
+) -> None:
+    """Start this member's SuperNode; it trains on local data and sends signed updates only. Ctrl-C stops."""
+    from fairshare.config import load_node_config
+    from fairshare.consortium.federation import start_node
+
+    node = load_node_config(config)
+    process = start_node(node)
+    console.print(f"node of {node.member} connecting to {node.superlink}", highlight=False)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        code = process.wait(timeout=30)
+    if code not in (0, -15):
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from flwr.serverapp import Grid
 
 from fairshare.consortium.session import Run
 from fairshare.consortium.view import RoundReport, View
@@ -23,7 +24,7 @@ from fairshare.learning.data import load_partition
 from fairshare.learning.model import LogisticRegression, Params, params_hash
 from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
 from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
-from fairshare.learning.serverapp import RoundResult
+from fairshare.learning.serverapp import RoundResult, TrainingSettings, run_rounds
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
 from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, shares_from_values, value_round
 
@@ -195,8 +196,17 @@ class RoundRecorder:
         )
 
 
-def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundReport]:
+def train_run(
+    run: Run,
+    view: View,
+    rounds: int | None = None,
+    grid: Grid | None = None,
+    node_names: dict[int, str] | None = None,
+) -> list[RoundReport]:
     """Train and record rounds, resuming after the last round recorded on chain.
+
+    In-process by default; with ``grid`` (Flower's deployment runtime) over the members' SuperNodes, whose
+    node ids ``node_names`` maps to members.
 
     Without ``rounds`` it trains up to the consortium file's round count (nothing if already there); with
     ``rounds`` it trains that many more. A crash mid-round loses only that round: its artifact may exist
@@ -242,6 +252,21 @@ def train_run(run: Run, view: View, rounds: int | None = None) -> list[RoundRepo
         view.round_finished(report)
 
     view.training_started(total, [m.name for m in run.record.members])
-    run_federation(spec, recorder, on_round=on_round)
+    if grid is None:
+        run_federation(spec, recorder, on_round=on_round)
+    else:
+        run_rounds(
+            grid,
+            model,
+            initial if initial is not None else model.init_params(settings.seed),
+            TrainingSettings(total, settings.local_epochs, settings.learning_rate, settings.batch_size, settings.seed),
+            spec.test,
+            recorder,
+            on_round,
+            node_names=node_names,
+            first_round=done + 1,
+            identity=spec.identity,
+            privacy=spec.privacy,
+        )
     view.training_finished()
     return reports

@@ -94,6 +94,10 @@ class GovernanceClient:
         timelock = int(self.governor.functions.timelock().call())
         return max(0, end + timelock + 1 - int(self.chain.w3.eth.block_number))
 
+    def is_member(self, account: str) -> bool:
+        """Admitted and not removed, as the Governor says now."""
+        return bool(self.governor.functions.is_member(account).call())
+
     def policy(self) -> Policy:
         g = self.governor.functions
         return Policy(
