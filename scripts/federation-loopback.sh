@@ -4,6 +4,8 @@
 #
 #   bash scripts/federation-loopback.sh [WORKDIR]      (default: a fresh temporary folder; kept afterwards)
 #
+# FAIRSHARE_SUPERLINK_PORT picks the SuperLink's port (default 19092; nodes use the next ports from +10).
+#
 # Each "machine" is a folder: coordinator/ holds the consortium (chain, keys, SuperLink); <member>/ holds what
 # that member's machine holds: its node key pair, its account key, its data and its node file.
 set -euo pipefail
@@ -62,6 +64,8 @@ account_key = "account.json"
 data = "data.npz"
 port = $NODE_PORT
 TOML
+  # FAIRSHARE_FORGER=<member>: that node signs with a key that is not its account, to watch it being refused
+  if [ "${FAIRSHARE_FORGER:-}" = "$m" ]; then echo 'behaviour = "forger"' >> "$WORK/$m/member.toml"; fi
   NODE_PORT=$((NODE_PORT + 1))
   "$FAIRSHARE" node start --config "$WORK/$m/member.toml" > "$WORK/$m/node.log" 2>&1 &
   PIDS+=($!)

@@ -121,6 +121,16 @@ def train(
     display.show_balances(console, member_balances(open_run(home, consortium)))
 
 
+def _stop_on_sigterm() -> None:
+    """``kill`` stops a long-running command like Ctrl-C does, so it stops the Flower process it started too."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 coordinator_app = typer.Typer(help="The coordinator on Flower's deployment runtime.", no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
 node_app = typer.Typer(help="A member's node on Flower's deployment runtime.", no_args_is_help=True)
@@ -139,6 +149,7 @@ def coordinator_start(
 
     run = open_run(home, consortium)
     view = display.LiveView(console)
+    _stop_on_sigterm()
     process = start_superlink(run, view)
     try:
         nodes = register_members(run, view)
@@ -175,6 +186,7 @@ def node_start(
     from fairshare.consortium.federation import start_node
 
     node = load_node_config(config)
+    _stop_on_sigterm()
     process = start_node(node)
     console.print(f"node of {node.member} connecting to {node.superlink}", highlight=False)
     try:

@@ -1,0 +1,88 @@
+"""Flower's deployment runtime on loopback: a SuperLink and three SuperNodes with TLS and node authentication.
+
+Drives scripts/federation-loopback.sh (the one-machine version of docs/federation.md), with one node signing
+its updates with a key that is not its member's account. Then pays a revenue and checks who got the money.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from fairshare.consortium.revenue import withdraw_members
+from fairshare.consortium.session import open_run
+from fairshare.ledger.keystore import keystore_password
+from fairshare.serving.server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+FORGER = "riverside-general"
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    work = tmp_path_factory.mktemp("federation")
+    env = {**os.environ, "FAIRSHARE_SUPERLINK_PORT": str(free_port()), "FAIRSHARE_FORGER": FORGER, "COLUMNS": "200"}
+    result = subprocess.run(
+        ["bash", "scripts/federation-loopback.sh", str(work)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return work, result.stdout
+
+
+def _account(work: Path, member: str) -> str:
+    """The address of the account key that member's node holds (its own machine's copy)."""
+    encrypted = json.loads((work / member / "account.json").read_text())
+    return Account.from_key(Account.decrypt(encrypted, keystore_password())).address
+
+
+def test_nodes_authenticated_and_registered_to_admitted_members(federation) -> None:
+    work, stdout = federation
+    run = open_run(work / "coordinator" / "home")
+    nodes = json.loads((run.paths.root / "federation" / "nodes.json").read_text())
+    assert sorted(nodes.values()) == ["northgate-clinic", "riverside-general", "st-marys"]
+    assert "rounds [1, 2] trained over the federation" in stdout and "audit OK" in stdout
+    run.chain.close()
+
+
+def test_contributions_recorded_for_the_nodes_accounts_and_the_forged_updates_refused(federation) -> None:
+    work, _ = federation
+    run = open_run(work / "coordinator" / "home")
+    try:
+        rounds = run.ledger.rounds()
+        assert [r.round_id for r in rounds] == [1, 2]
+        honest = {m: _account(work, m) for m in ("st-marys", "northgate-clinic")}
+        for record in rounds:
+            shares = dict(zip(record.members, record.shares, strict=True))
+            assert all(shares[address] > 0 for address in honest.values())
+            assert shares.get(_account(work, FORGER), 0) == 0
+            rejected = json.loads(record.params)["rejected"]
+            assert rejected[FORGER].startswith("rejected: signature does not match")
+    finally:
+        run.chain.close()
+
+
+def test_revenue_is_paid_to_the_accounts_the_nodes_signed_with(federation) -> None:
+    work, _ = federation
+    run = open_run(work / "coordinator" / "home")
+    try:
+        amount = 10**18
+        run.ledger.distribute(run.chain.operator, b"\x07" * 32, amount)
+        paid = {w.member: w for w in withdraw_members(run)}
+        for member in ("st-marys", "northgate-clinic"):
+            assert paid[member].address == _account(work, member) and paid[member].amount > 0
+        assert paid.get(FORGER) is None or paid[FORGER].amount == 0
+        cut = run.config.revenue.treasury_cut_bps
+        members_total = sum(w.amount for m, w in paid.items() if m != "treasury")
+        assert amount * (10_000 - cut) // 10_000 - members_total in range(0, 3)  # rounding dust only
+    finally:
+        run.chain.close()
