@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/valuation.py --json .fairshare/bench-valuation.json
 	$(BIN)/python benchmarks/ledger.py --json .fairshare/bench-ledger.json
 	$(BIN)/python benchmarks/serving.py --json .fairshare/bench-serving.json
+	$(BIN)/python benchmarks/privacy.py --json .fairshare/bench-privacy.json
 
 clean:
 	rm -rf $(VENV) .fairshare
