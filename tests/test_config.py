@@ -90,3 +90,19 @@ def test_save_config_round_trips(tmp_path: Path, examples_dir: Path) -> None:
     config = with_members(load_config(examples_dir / "healthcare.toml"), 7)
     save_config(config, tmp_path / "saved.toml")
     assert load_config(tmp_path / "saved.toml") == config
+
+
+def test_privacy_is_refused_with_a_robust_aggregator(tmp_path: Path) -> None:
+    text = 'name = "c1"\n[valuation]\naggregator = "median"\n[privacy]\nclipping = "server"\n' + MINIMAL.replace(
+        'name = "c1"\n', ""
+    )
+    with pytest.raises(ConfigError, match="fedavg aggregator only"):
+        load_config(write(tmp_path, text))
+
+
+def test_node_keys_must_name_members_and_resolve_against_the_file(tmp_path: Path) -> None:
+    body = MINIMAL.replace('name = "c1"\n', "")
+    with pytest.raises(ConfigError, match="node_keys names members that do not exist: zed"):
+        load_config(write(tmp_path, 'name = "c1"\n[federation.node_keys]\nzed = "z.pub"\n' + body))
+    config = load_config(write(tmp_path, 'name = "c1"\n[federation.node_keys]\na = "keys/a.pub"\n' + body))
+    assert config.federation.node_keys["a"] == (tmp_path / "keys" / "a.pub").resolve()

@@ -51,3 +51,32 @@ def test_audit_on_a_chain_without_our_contracts(tmp_path: Path) -> None:
 def test_unreachable_chain_url(tmp_path: Path) -> None:
     result = fairshare("demo", "--chain", "http://127.0.0.1:9", home=tmp_path, check=False)
     assert result.returncode == 1 and "no Ethereum node answers at http://127.0.0.1:9" in result.stderr
+
+
+def test_node_file_problems_name_the_key_to_fix(tmp_path: Path) -> None:
+    node = tmp_path / "member.toml"
+    node.write_text('member = "a"\nsuperlink = "127.0.0.1:9092"\nroot_certificates = "ca.crt"\n')
+    result = fairshare("node", "start", "--config", str(node), home=tmp_path, check=False)
+    assert result.returncode == 1 and "'node_key'" in result.stderr and "Traceback" not in result.stderr
+    fairshare("node", "keygen", "--out", str(tmp_path / "node-key"), home=tmp_path)
+    node.write_text(
+        'member = "a"\nsuperlink = "127.0.0.1:9092"\nroot_certificates = "ca.crt"\nnode_key = "node-key"\n'
+        'account_key = "account.json"\ndata = "a.npz"\n'
+    )
+    result = fairshare("node", "start", "--config", str(node), home=tmp_path, check=False)
+    assert result.returncode == 1 and f"root_certificates = {tmp_path / 'ca.crt'} does not exist" in result.stderr
+
+
+def test_node_keys_are_never_overwritten(tmp_path: Path) -> None:
+    fairshare("node", "keygen", "--out", str(tmp_path / "k"), home=tmp_path)
+    public = (tmp_path / "k.pub").read_text()
+    result = fairshare("node", "keygen", "--out", str(tmp_path / "k"), home=tmp_path, check=False)
+    assert result.returncode == 1 and "never overwritten" in result.stderr
+    assert (tmp_path / "k.pub").read_text() == public and public.startswith("ecdsa-sha2-nistp384 ")
+
+
+def test_training_over_a_federation_without_registered_nodes_says_what_to_do(tmp_path: Path) -> None:
+    fairshare("init", "--members", "2", home=tmp_path)
+    result = fairshare("train", "--federation", "healthcare", home=tmp_path, check=False)
+    assert result.returncode == 1 and "fairshare coordinator start" in result.stderr
+    assert "Traceback" not in result.stderr
