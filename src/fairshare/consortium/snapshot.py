@@ -60,7 +60,7 @@ def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, o
                     "record_hash": r.record_hash.hex(),
                     "scores": {by_address.get(a, a): s / 1e9 for a, s in zip(r.members, r.scores, strict=True)},
                     "shares": {by_address.get(a, a): s for a, s in zip(r.members, r.shares, strict=True)},
-                    "flags": json.loads(r.params).get("flags", {}) if r.params.startswith("{") else {},
+                    **_recorded(r.params),
                 }
                 for r in rounds
             ],
@@ -95,3 +95,13 @@ def _accuracy(run) -> list[dict[str, float]]:
         params = load_model(path)
         out.append({"round": int(path.stem.split("-")[1]), "accuracy": model.accuracy(params, test.X, test.y)})
     return out
+
+
+def _recorded(params: str) -> dict[str, object]:
+    """Flags, refused updates and each member's privacy budget, as the round record on chain states them."""
+    recorded = json.loads(params) if params.startswith("{") else {}
+    return {
+        "flags": recorded.get("flags", {}),
+        "rejected": recorded.get("rejected", {}),
+        "epsilon": (recorded.get("privacy") or {}).get("epsilon", {}),
+    }

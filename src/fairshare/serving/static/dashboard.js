@@ -39,10 +39,15 @@ RENDER['contributions'] = function (d) {
       const t = Object.values(r.shares).reduce((a, b) => a + b, 0); return t ? 100 * (r.shares[n] || 0) / t : 0; }),
     name: n, type: 'bar'}));
   const flags = d.rounds.flatMap(r => Object.entries(r.flags).map(([m, why]) => [r.round, esc(m), esc(why)]));
+  const rejected = d.rounds.flatMap(r => Object.entries(r.rejected || {}).map(([m, why]) => [r.round, esc(m), esc(why)]));
+  const last = d.rounds.length ? (d.rounds[d.rounds.length - 1].epsilon || {}) : {};
+  const budget = Object.entries(last).map(([m, e]) => [esc(m), e.toFixed(3)]);
   document.getElementById('main').innerHTML = `<div id="share" class="chart"></div>
     <h3>Measured values (validation log-likelihood gain)</h3>
     ${table(['member', ...d.rounds.map(r => 'r' + r.round)], names.map(n => [esc(n), ...d.rounds.map(r => (r.scores[n] ?? 0).toFixed(4))]))}
-    <h3>Flags</h3>${flags.length ? table(['round', 'member', 'reason'], flags, [1, 2]) : '<p>No member was flagged.</p>'}`;
+    <h3>Flags</h3>${flags.length ? table(['round', 'member', 'reason'], flags, [1, 2]) : '<p>No member was flagged.</p>'}
+    <h3>Refused updates</h3>${rejected.length ? table(['round', 'member', 'reason'], rejected, [1, 2]) : '<p>Every update was signed by its member for its round.</p>'}
+    ${budget.length ? `<h3>Privacy budget spent (epsilon so far)</h3>${table(['member', 'epsilon'], budget, [0])}` : ''}`;
   Plotly.newPlot('share', traces, {barmode: 'stack', title: {text: 'Share of each round\'s minted shares (%)'}, xaxis: {title: {text: 'round'}, dtick: 1}, margin: {t: 50}}, {displayModeBar: false});
 };
 
