@@ -102,7 +102,7 @@ def test_private_demo_with_a_forger_pays_the_forger_nothing_and_reports_epsilon(
     path.write_text(config)
     out = tmp_path / "out"
     result = fairshare("demo", "--config", str(path), "--rounds", "3", "--out", str(out), home=tmp_path)
-    assert "update rejected" in result.stdout and "privacy spent" in result.stdout
+    assert "update refused" in result.stdout and "privacy spent" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
     forger = next(m for m in summary["members"] if m["behaviour"] == "forger")
     assert forger["payout"] == 0 and forger["shares"] == 0

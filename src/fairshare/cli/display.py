@@ -78,7 +78,8 @@ class LiveView:
         if flags:
             self.console.print(f"          [yellow]flagged[/yellow] {flags}", highlight=False)
         for member, why in sorted(report.rejected.items()):
-            self.console.print(f"          [red]update rejected[/red] {member}: {why}", highlight=False)
+            why = why.removeprefix("rejected: ")
+            self.console.print(f"          [red]update refused[/red] {member}: {why}", highlight=False)
         if report.epsilon:
             spent = ", ".join(f"{m} {e:.2f}" for m, e in sorted(report.epsilon.items()))
             self.console.print(f"          privacy spent (epsilon so far) {spent}", highlight=False)
