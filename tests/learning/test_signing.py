@@ -200,3 +200,44 @@ def test_without_an_identity_nothing_is_checked(federation) -> None:
 def test_member_spec_key_path_reaches_the_node(keyed) -> None:
     members, _test, _identity = keyed
     assert all(isinstance(m, MemberSpec) and m.key_path and m.key_path.exists() for m in members)
+
+
+class RecordingGrid(InProcessGrid):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent_to: set[int] = set()
+
+    def push_messages(self, messages):
+        messages = list(messages)
+        self.sent_to |= {m.metadata.dst_node_id for m in messages}
+        return super().push_messages(messages)
+
+
+def test_a_node_that_is_not_a_registered_member_never_receives_the_model(keyed) -> None:
+    from flwr.app import Context, RecordDict
+    from flwr.common.constant import SUPERLINK_NODE_ID
+    from flwr.supercore.task_identity import TaskIdentity
+
+    members, test, _identity = keyed
+    contexts = {
+        1001 + k: Context(
+            run_id=1,
+            node_id=1001 + k,
+            node_config={"member": m.name, "data-path": str(m.data_path), "key-path": str(m.key_path)},
+            state=RecordDict(),
+            run_config={},
+        )
+        for k, m in enumerate(members)
+    }
+    names = {node: str(ctx.node_config["member"]) for node, ctx in contexts.items() if node != 1004}
+    server = make_server_app(
+        MODEL, MODEL.init_params(0), TrainingSettings(1, 1, 0.1, 32, 0), test, fedavg_hook, lambda _r: None, names, 1
+    )
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
+    grid = RecordingGrid(clientapp.app, contexts, 1)
+    server(grid, Context(1, SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}))
+    assert grid.sent_to == set(names) and 1004 not in grid.sent_to
+
+
+def fedavg_hook(updates: RoundUpdates):
+    return fedavg(updates.global_params, updates.updates)

@@ -104,7 +104,14 @@ class HookedFedAvg(FedAvg):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         self._global = arrays.to_numpy_ndarrays()
-        return super().configure_train(server_round, arrays, config, grid)
+        messages = list(super().configure_train(server_round, arrays, config, grid))
+        if not self.node_names:
+            return messages
+        # Only members' nodes get the model: a node registered behind the coordinator's back gets nothing.
+        outsiders = sorted({m.metadata.dst_node_id for m in messages} - set(self.node_names))
+        if outsiders:
+            log.warning("round %d: not sending the model to unregistered nodes %s", server_round, outsiders)
+        return [m for m in messages if m.metadata.dst_node_id in self.node_names]
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
