@@ -6,7 +6,7 @@
 #
 # FAIRSHARE_SUPERLINK_PORT picks the SuperLink's port (default 19092; nodes use the next ports from +10).
 #
-# Each "machine" is a folder: coordinator/ holds the consortium (chain, keys, SuperLink); <member>/ holds what
+# Each "machine" is a folder: coordinator/ holds the consortium (chain, SuperLink); <member>/ holds what
 # that member's machine holds: its node key pair, its account key, its data and its node file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,13 +20,16 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-echo "== members create their node keys (on their own machines)"
+echo "== members create their node keys and account keys (on their own machines; private keys stay there)"
+declare -A ADDRESS
 for m in "${MEMBERS[@]}"; do
   mkdir -p "$WORK/$m"
   [ -f "$WORK/$m/node-key" ] || "$FAIRSHARE" node keygen --out "$WORK/$m/node-key"
+  [ -f "$WORK/$m/account.json" ] || "$FAIRSHARE" node account --out "$WORK/$m/account.json" | tee "$WORK/$m/account.txt"
+  ADDRESS[$m]=$(grep -o '0x[0-9a-fA-F]\{40\}' "$WORK/$m/account.txt" | head -1)
 done
 
-echo "== the coordinator sets up the consortium with their public node keys"
+echo "== the coordinator sets up the consortium with their public node keys and account addresses"
 CONFIG="$WORK/coordinator/consortium.toml"
 sed -e '/^\[\[members\]\]/,$d' examples/healthcare.toml > "$CONFIG"
 cat >> "$CONFIG" <<TOML
@@ -37,7 +40,7 @@ hostnames = ["localhost", "127.0.0.1"]
 [federation.node_keys]
 TOML
 for m in "${MEMBERS[@]}"; do echo "$m = \"$WORK/$m/node-key.pub\"" >> "$CONFIG"; done
-for m in "${MEMBERS[@]}"; do printf '\n[[members]]\nname = "%s"\n' "$m" >> "$CONFIG"; done
+for m in "${MEMBERS[@]}"; do printf '\n[[members]]\nname = "%s"\naddress = "%s"\n' "$m" "${ADDRESS[$m]}" >> "$CONFIG"; done
 "$FAIRSHARE" init --config "$CONFIG"
 RUN="$FAIRSHARE_HOME/runs/healthcare/$(ls "$FAIRSHARE_HOME/runs/healthcare" | sort -n | tail -1)"
 
@@ -48,12 +51,10 @@ for _ in $(seq 1 120); do grep -q "coordinator ready" "$WORK/coordinator/coordin
 cat "$WORK/coordinator/coordinator.log"
 grep -q "coordinator ready" "$WORK/coordinator/coordinator.log"
 
-echo "== each member receives the CA certificate and its account key, and starts its node"
-INDEX=$(basename "$RUN")
+echo "== each member receives the CA certificate (and, here, its share of the demo data) and starts its node"
 NODE_PORT=$((PORT + 10))
 for m in "${MEMBERS[@]}"; do
   cp "$RUN/federation/certs/ca.crt" "$WORK/$m/ca.crt"
-  cp "$FAIRSHARE_HOME/keystore/healthcare-$INDEX-$m.json" "$WORK/$m/account.json"
   cp "$RUN/data/$m.npz" "$WORK/$m/data.npz"
   cat > "$WORK/$m/member.toml" <<TOML
 member = "$m"
@@ -74,4 +75,5 @@ done
 echo "== the operator trains 2 rounds over the federation"
 "$FAIRSHARE" train --federation healthcare --rounds 2
 "$FAIRSHARE" audit
+echo "members withdraw later with their own keys: fairshare withdraw --key <member>/account.json"
 echo "work folder: $WORK"

@@ -52,6 +52,10 @@ class MemberSettings(_Strict):
     behaviour: Behaviour = "honest"
     copy_of: str | None = None
     """Demo/benchmark only: this identity holds a copy of that member's rows (a replication attack)."""
+    address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
+    """The member's own account, whose key stays on its machine (``fairshare node account``); it is paid
+    there and signs its updates, votes and withdrawals itself. Unset: ``init`` creates the key in this
+    machine's keystore (one machine, the demo)."""
 
 
 class DataSettings(_Strict):

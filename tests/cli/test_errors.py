@@ -80,3 +80,19 @@ def test_training_over_a_federation_without_registered_nodes_says_what_to_do(tmp
     result = fairshare("train", "--federation", "healthcare", home=tmp_path, check=False)
     assert result.returncode == 1 and "fairshare coordinator start" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_members_with_their_own_keys_are_never_signed_for_here(tmp_path: Path) -> None:
+    address = fairshare("node", "account", "--out", str(tmp_path / "b.json"), home=tmp_path).stdout.split()[2]
+    config = tmp_path / "c.toml"
+    config.write_text(f'name = "x"\n[[members]]\nname = "a"\n[[members]]\nname = "b"\naddress = "{address}"\n')
+    fairshare("init", "--config", str(config), home=tmp_path)
+    result = fairshare("train", home=tmp_path, check=False)
+    assert result.returncode == 1 and "b keep their account keys" in result.stderr and "--federation" in result.stderr
+    result = fairshare("withdraw", "--member", "b", home=tmp_path, check=False)
+    assert result.returncode == 1 and f"b keeps its own account key ({address})" in result.stderr
+    assert "nothing due" in fairshare("withdraw", "--key", str(tmp_path / "b.json"), home=tmp_path).stdout
+    stranger = tmp_path / "stranger.json"
+    fairshare("node", "account", "--out", str(stranger), home=tmp_path)
+    result = fairshare("withdraw", "--key", str(stranger), home=tmp_path, check=False)
+    assert result.returncode == 1 and "not an account of this consortium" in result.stderr

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from fairshare.consortium.revenue import withdraw_members
+from fairshare.consortium.report import member_balances
 from fairshare.consortium.session import open_run
 from fairshare.ledger.keystore import keystore_password
 from fairshare.serving.server import free_port
+from tests.cli.test_end_to_end import fairshare
 
 REPO = Path(__file__).resolve().parents[2]
 FORGER = "riverside-general"
@@ -72,17 +73,27 @@ def test_contributions_recorded_for_the_nodes_accounts_and_the_forged_updates_re
 
 
 def test_revenue_is_paid_to_the_accounts_the_nodes_signed_with(federation) -> None:
+    """The coordinator never held the members' keys: each member withdraws with its own key file."""
     work, _ = federation
-    run = open_run(work / "coordinator" / "home")
+    home = work / "coordinator" / "home"
+    run = open_run(home)
+    amount = 10**18
     try:
-        amount = 10**18
+        assert all(m.own_key for m in run.record.members)
         run.ledger.distribute(run.chain.operator, b"\x07" * 32, amount)
-        paid = {w.member: w for w in withdraw_members(run)}
-        for member in ("st-marys", "northgate-clinic"):
-            assert paid[member].address == _account(work, member) and paid[member].amount > 0
-        assert paid.get(FORGER) is None or paid[FORGER].amount == 0
         cut = run.config.revenue.treasury_cut_bps
-        members_total = sum(w.amount for m, w in paid.items() if m != "treasury")
-        assert amount * (10_000 - cut) // 10_000 - members_total in range(0, 3)  # rounding dust only
+    finally:
+        run.chain.close()
+    for member in ("st-marys", "northgate-clinic", FORGER):
+        assert member in fairshare("withdraw", "--key", str(work / member / "account.json"), home=home).stdout
+    run = open_run(home)
+    try:
+        balances = {b.name: b for b in member_balances(run)}
+        paid = {m: balances[m].withdrawn for m in ("st-marys", "northgate-clinic", FORGER)}
+        for member in ("st-marys", "northgate-clinic"):
+            assert balances[member].address == _account(work, member)
+            assert paid[member] > 0 and balances[member].withdrawable == 0
+        assert paid[FORGER] == 0
+        assert amount * (10_000 - cut) // 10_000 - sum(paid.values()) in range(0, 3)  # rounding dust only
     finally:
         run.chain.close()

@@ -177,6 +177,19 @@ def node_keygen(
     console.print(f"node public key: {generate_node_key(out)}", highlight=False)
 
 
+@node_app.command("account")
+def node_account(
+    out: Annotated[
+        Path, typer.Option("--out", help="Keystore file to create (encrypted with FAIRSHARE_KEYSTORE_PASSWORD).")
+    ],
+) -> None:
+    """Create the member's own account key on this machine; give the printed address to the coordinator."""
+    from fairshare.ledger.keystore import create_key_file
+
+    account = create_key_file(out)
+    console.print(f"member account {account.address} (key in {out}; it never leaves this machine)", highlight=False)
+
+
 @node_app.command("start")
 def node_start(
     config: Annotated[Path, typer.Option("--config", help="This member's node file (TOML).")],
@@ -214,15 +227,22 @@ def settle(
 @app.command()
 def withdraw(
     member: Annotated[str | None, typer.Option("--member", help="Only this member (default: every member).")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="Withdraw for the account of this key file (a member that keeps its own key)."),
+    ] = None,
+    chain: ChainOption = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
     """Each member pulls its payout from the revenue contract, signing with its own key."""
     from fairshare.cli import display
-    from fairshare.consortium.revenue import withdraw_members
+    from fairshare.consortium.revenue import withdraw_members, withdraw_with_key
     from fairshare.consortium.session import open_run
 
-    display.show_withdrawals(console, withdraw_members(open_run(home, consortium), only=member))
+    run = open_run(home, consortium, chain_url=chain)
+    done = [withdraw_with_key(run, key)] if key is not None else withdraw_members(run, only=member)
+    display.show_withdrawals(console, done)
 
 
 @app.command()

@@ -11,8 +11,7 @@ __all__ = ["execute_proposal", "pass_by_acclamation", "propose", "vote"]
 
 
 def _member_key(run: Run, name: str):
-    run.record.member(name)  # a clear error for an unknown name
-    return run.keystore.load(run.key_name(name))
+    return run.member_key(name)
 
 
 def propose(run: Run, member: str, action: ProposalAction, description: str) -> int:

@@ -6,6 +6,8 @@ is answered, and ``settle_run`` moves everything billed and not yet settled into
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import numpy as np
 from fastapi import FastAPI
@@ -17,6 +19,7 @@ from fairshare.errors import LedgerError, ServingError
 from fairshare.learning.data import load_partition
 from fairshare.learning.model import params_hash
 from fairshare.ledger import LedgerClient
+from fairshare.ledger.keystore import load_key_file
 from fairshare.serving.app import ReleasedModel, create_app
 from fairshare.serving.server import running
 from fairshare.serving.settle import settle
@@ -107,15 +110,33 @@ def settle_run(run: Run) -> Settlement:
 
 
 def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:
-    """Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0."""
+    """Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0.
+
+    Members that keep their key on their own machine are left out: they withdraw there.
+    """
     names = [m.name for m in run.record.members] + ["treasury"]
     if only is not None:
         if only not in names:
             raise LedgerError(f"no member named {only!r}; members: {', '.join(names)}")
+        run.member_key(only)  # a member holding its own key is told how to withdraw
         names = [only]
     done = []
     for name in names:
-        account = run.keystore.load(run.key_name(name))
+        if not run.holds_key(name):
+            continue
+        account = run.member_key(name)
         amount, tx = run.ledger.withdraw(account)
         done.append(Withdrawal(name, account.address, amount, tx))
     return done
+
+
+def withdraw_with_key(run: Run, key_file: Path) -> Withdrawal:
+    """A member's withdrawal signed with its own key file, wherever that key lives."""
+    account = load_key_file(key_file)
+    by_address = {m.address.lower(): m.name for m in run.record.members}
+    by_address[run.record.treasury.lower()] = "treasury"
+    name = by_address.get(account.address.lower())
+    if name is None:
+        raise LedgerError(f"{key_file} is the key of {account.address}, which is not an account of this consortium")
+    amount, tx = run.ledger.withdraw(account)
+    return Withdrawal(name, account.address, amount, tx)

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
+
 from fairshare.config import ConsortiumConfig, load_config
 from fairshare.consortium.workspace import RunPaths, RunRecord, latest_run, read_record
-from fairshare.errors import ChainConnectionError
+from fairshare.errors import ChainConnectionError, LedgerError
 from fairshare.governance import GovernanceClient
 from fairshare.ledger import Chain, Deployment, Keystore, LedgerClient, connect
 
@@ -61,6 +63,19 @@ class Run:
     def key_name(self, member: str) -> str:
         """Keys are per run, so two runs never share a payee account by accident."""
         return f"{self.paths.consortium}-{self.paths.index}-{member}"
+
+    def holds_key(self, member: str) -> bool:
+        return member == "treasury" or not self.record.member(member).own_key
+
+    def member_key(self, member: str) -> LocalAccount:
+        """A member's key from this machine's keystore; members that keep their own key sign elsewhere."""
+        if not self.holds_key(member):
+            address = self.record.member(member).address
+            raise LedgerError(
+                f"{member} keeps its own account key ({address}); it signs on its own machine, e.g. "
+                "`fairshare withdraw --key account.json`, or with any wallet"
+            )
+        return self.keystore.load(self.key_name(member))
 
 
 def open_run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from eth_utils import to_checksum_address
 
 from fairshare.config import ConsortiumConfig, MemberSettings, load_config, save_config, with_members
 from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, new_run, write_record
@@ -109,9 +110,12 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
     keystore = Keystore(home / "keystore")
     accounts = []
     for member in config.members:
-        account = keystore.create(f"{config.name}-{paths.index}-{member.name}")
-        chain.fund(account.address, GAS_ALLOWANCE_WEI)
-        accounts.append(MemberAccount(member.name, account.address, member.behaviour))
+        if member.address is not None:
+            address = to_checksum_address(member.address)
+        else:
+            address = keystore.create(f"{config.name}-{paths.index}-{member.name}").address
+        chain.fund(address, GAS_ALLOWANCE_WEI)
+        accounts.append(MemberAccount(member.name, address, member.behaviour, own_key=member.address is not None))
     treasury = keystore.create(f"{config.name}-{paths.index}-treasury")
     chain.fund(treasury.address, GAS_ALLOWANCE_WEI)
     rules = config.governance

@@ -220,6 +220,12 @@ def train_run(
     if total <= 0:
         view.stage("Training", f"all {done} rounds are already recorded on chain; use --rounds N to train more")
         return []
+    remote = [m.name for m in run.record.members if not run.holds_key(m.name)]
+    if grid is None and remote:
+        raise LearningError(
+            f"{', '.join(remote)} keep their account keys on their own machines, so only their own nodes can sign "
+            "their updates: train over the federation (fairshare train --federation NAME, docs/federation.md)"
+        )
     initial = load_model(run.paths.model_file(done)) if done else None
     behaviours = {m.name: m.behaviour for m in run.config.members}
     spec = FederationSpec(
@@ -229,7 +235,7 @@ def train_run(
                 name=m.name,
                 data_path=run.paths.data_dir / f"{m.name}.npz",
                 behaviour=behaviours[m.name],
-                key_path=run.keystore.path(run.key_name(m.name)),
+                key_path=run.keystore.path(run.key_name(m.name)) if run.holds_key(m.name) else None,
             )
             for m in run.record.members
         ],

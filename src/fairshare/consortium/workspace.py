@@ -73,6 +73,8 @@ class MemberAccount:
     address: str
     behaviour: str
     role: str = "member"
+    own_key: bool = False
+    """The member keeps its key on its own machine; this machine cannot sign for it."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
@@ -32,8 +33,8 @@ from fairshare.errors import LearningError
 from fairshare.learning.data import Dataset, load_partition
 from fairshare.learning.model import LogisticRegression, Params
 from fairshare.learning.privacy import clip_update
-from fairshare.learning.signing import SIGNATURE, UpdateClaim, load_signing_key, sign_claim
-from fairshare.ledger.keystore import keystore_password
+from fairshare.learning.signing import SIGNATURE, UpdateClaim, sign_claim
+from fairshare.ledger.keystore import load_key_file
 
 __all__ = ["BEHAVIOURS", "app", "local_update"]
 
@@ -56,12 +57,16 @@ def sign_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
         reply.content["arrays"].to_numpy_ndarrays(),
         int(reply.content["metrics"]["num-examples"]),
     )
-    if context.node_config.get("behaviour") == "forger":
-        signer = Account.create()
-    else:
-        signer = load_signing_key(str(key_path), keystore_password())
+    forger = context.node_config.get("behaviour") == "forger"
+    signer = Account.create() if forger else _account_key(str(key_path))
     reply.content[SIGNATURE] = sign_claim(signer, claim)
     return reply
+
+
+@lru_cache(maxsize=64)
+def _account_key(path: str) -> LocalAccount:
+    """Decrypting a keystore costs ~50 ms (scrypt): once per process and key file."""
+    return load_key_file(Path(path))
 
 
 def clip_if_asked(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

@@ -13,10 +13,7 @@ The signature travels in the reply as a ``ConfigRecord`` named ``signature`` (se
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -27,7 +24,7 @@ from flwr.app import ConfigRecord
 from fairshare.errors import LearningError
 from fairshare.learning.model import Params, params_hash
 
-__all__ = ["SIGNATURE", "UpdateClaim", "UpdateRejected", "load_signing_key", "sign_claim", "verify_claim"]
+__all__ = ["SIGNATURE", "UpdateClaim", "UpdateRejected", "sign_claim", "verify_claim"]
 
 SIGNATURE = "signature"
 _TAG = b"fairshare/update/v1"
@@ -111,17 +108,3 @@ def verify_claim(
             f"{member}: signature does not match: recovered {signer}, expected the member's account {account} "
             "(the parameters or row count were changed after signing, or another key signed)"
         )
-
-
-@lru_cache(maxsize=64)
-def load_signing_key(path: str, password: str) -> LocalAccount:
-    """A member's account key from an Ethereum keystore file (what ``fairshare keys create`` writes)."""
-    try:
-        encrypted = json.loads(Path(path).read_text())
-        return Account.from_key(Account.decrypt(encrypted, password))
-    except FileNotFoundError as exc:
-        raise LearningError(f"account key file {path} does not exist; set key-path in the node config") from exc
-    except (json.JSONDecodeError, ValueError, KeyError) as exc:
-        raise LearningError(
-            f"cannot open account key {path}: {exc}; check the file and FAIRSHARE_KEYSTORE_PASSWORD"
-        ) from exc
