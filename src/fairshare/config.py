@@ -141,6 +141,8 @@ class FederationSettings(_Strict):
     node_keys: dict[str, Path] = {}
     """Member name -> the public key (OpenSSH, ECDSA) of that member's node. Only admitted members are
     registered; a node without a registered key cannot connect."""
+    node_timeout_seconds: Annotated[float, Field(gt=0)] = 600.0
+    """How long a round waits for every registered node to be connected before the run stops, naming them."""
 
 
 class ChainSettings(_Strict):

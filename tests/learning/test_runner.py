@@ -102,3 +102,35 @@ def test_fedavg_zero_fill_weights() -> None:
     g = [np.zeros(2)]
     updates = [MemberUpdate("a", [np.array([3.0, 0.0])], 1), MemberUpdate("b", [np.array([0.0, 6.0])], 2)]
     assert np.allclose(fedavg(g, updates)[0], [1.0, 4.0])
+
+
+def test_a_member_whose_node_never_connects_stops_the_run_by_name(federation) -> None:
+    from flwr.app import Context, RecordDict
+    from flwr.common.constant import SUPERLINK_NODE_ID
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from fairshare.learning import clientapp
+    from fairshare.learning.runner import InProcessGrid
+    from fairshare.learning.serverapp import TrainingSettings, run_rounds
+
+    members, test = federation
+    contexts = {
+        1001 + k: Context(1, 1001 + k, {"member": m.name, "data-path": str(m.data_path)}, RecordDict(), {})
+        for k, m in enumerate(members)
+    }
+    names = {**{node: str(c.node_config["member"]) for node, c in contexts.items()}, 1999: "offline-clinic"}
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
+    grid = InProcessGrid(clientapp.app, contexts, 1)
+    hook = lambda u: fedavg(u.global_params, u.updates)  # noqa: E731
+    with pytest.raises(LearningError, match=r"the nodes of offline-clinic did not connect within 1 s"):
+        run_rounds(
+            grid,
+            MODEL,
+            MODEL.init_params(0),
+            TrainingSettings(1, 1, 0.1, 32, 0),
+            test,
+            hook,
+            lambda _r: None,
+            node_names=names,
+            node_timeout=1.0,
+        )

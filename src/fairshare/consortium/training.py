@@ -273,6 +273,7 @@ def train_run(
             first_round=done + 1,
             identity=spec.identity,
             privacy=spec.privacy,
+            node_timeout=run.config.federation.node_timeout_seconds,
         )
     view.training_finished()
     return reports

@@ -53,6 +53,7 @@ def run_rounds(
     first_round: int = 1,
     identity: UpdateIdentity | None = None,
     privacy: PrivacySettings | None = None,
+    node_timeout: float = 600.0,
 ) -> None:
     """Rounds ``first_round .. first_round + rounds - 1`` from ``initial`` over ``grid`` (any runtime's).
 
@@ -64,7 +65,7 @@ def run_rounds(
     def shifted_hook(updates: RoundUpdates) -> Params:
         return hook(replace(updates, round=updates.round + offset))
 
-    hooked = HookedFedAvg(shifted_hook, node_names=node_names, min_nodes=members)
+    hooked = HookedFedAvg(shifted_hook, node_names=node_names, min_nodes=members, node_timeout=node_timeout)
     strategy: Strategy = hooked if privacy is None else dp_strategy(hooked, privacy, members)
     if identity is not None:
         strategy = SignedUpdates(strategy, hooked, identity)

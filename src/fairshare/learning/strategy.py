@@ -14,6 +14,7 @@ It must be outermost because server-side DP clipping rewrites the parameters the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Strategy
 
+from fairshare.errors import LearningError
 from fairshare.learning.model import Params
 from fairshare.learning.signing import SIGNATURE, UpdateRejected, verify_claim
 
@@ -86,7 +88,13 @@ def _member_of(reply: Message, names: dict[int, str]) -> str:
 class HookedFedAvg(FedAvg):
     """FedAvg whose aggregation is a ``RoundHook``; every member trains every round."""
 
-    def __init__(self, hook: RoundHook, node_names: dict[int, str] | None = None, min_nodes: int = 1) -> None:
+    def __init__(
+        self,
+        hook: RoundHook,
+        node_names: dict[int, str] | None = None,
+        min_nodes: int = 1,
+        node_timeout: float = 600.0,
+    ) -> None:
         super().__init__(
             fraction_train=1.0,
             fraction_evaluate=0.0,
@@ -98,12 +106,31 @@ class HookedFedAvg(FedAvg):
         self.node_names = node_names or {}
         self.dropped: list[str] = []
         """Failures found before this strategy saw the replies (filled by ``SignedUpdates``)."""
+        self.node_timeout = node_timeout
         self._global: Params = []
+
+    def _wait_for_members(self, server_round: int, grid: Grid) -> None:
+        """Flower would wait for nodes forever; a member whose node is down should stop the run, by name."""
+        deadline = time.monotonic() + self.node_timeout
+        next_note = time.monotonic() + 10
+        while missing := set(self.node_names) - set(grid.get_node_ids()):
+            names = ", ".join(sorted(self.node_names[n] for n in missing))
+            if time.monotonic() > deadline:
+                raise LearningError(
+                    f"round {server_round}: the nodes of {names} did not connect within {self.node_timeout:.0f} s; "
+                    "start them (fairshare node start) or raise [federation] node_timeout_seconds"
+                )
+            if time.monotonic() > next_note:
+                log.warning("round %d: waiting for the nodes of %s", server_round, names)
+                next_note = time.monotonic() + 10
+            time.sleep(0.5)
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         self._global = arrays.to_numpy_ndarrays()
+        if self.node_names:
+            self._wait_for_members(server_round, grid)
         messages = list(super().configure_train(server_round, arrays, config, grid))
         if not self.node_names:
             return messages
