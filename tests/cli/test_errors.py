@@ -96,3 +96,19 @@ def test_members_with_their_own_keys_are_never_signed_for_here(tmp_path: Path) -
     fairshare("node", "account", "--out", str(stranger), home=tmp_path)
     result = fairshare("withdraw", "--key", str(stranger), home=tmp_path, check=False)
     assert result.returncode == 1 and "not an account of this consortium" in result.stderr
+    # governance: b proposes and votes with its own key file; a stranger's key is refused
+    opened = fairshare("propose", "treasury-cut", "--number", "100", "--key", str(tmp_path / "b.json"), home=tmp_path)
+    proposal = opened.stdout.split()[1]
+    fairshare("vote", proposal, "--key", str(tmp_path / "b.json"), home=tmp_path)
+    result = fairshare("vote", proposal, "--key", str(stranger), home=tmp_path, check=False)
+    assert result.returncode == 1 and "not a member of this consortium" in result.stderr
+    result = fairshare("vote", proposal, home=tmp_path, check=False)
+    assert result.returncode == 1 and "--member NAME, or --key FILE" in result.stderr
+    from fairshare.consortium.session import open_run
+
+    run = open_run(tmp_path)
+    try:
+        (opened_proposal,) = run.governance.proposals()
+        assert opened_proposal.votes_for == 1  # b's vote, signed with its own key file, counted once
+    finally:
+        run.chain.close()

@@ -39,6 +39,10 @@ ChainOption = Annotated[
     str | None,
     typer.Option("--chain", help="Ethereum JSON-RPC URL; default: the consortium file's, else the embedded chain."),
 ]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="Sign with this key file instead (a member that keeps its own account key)."),
+]
 ConsortiumOption = Annotated[
     str | None, typer.Option("--consortium", help="Which consortium's latest run (default: the newest run).")
 ]
@@ -227,10 +231,7 @@ def settle(
 @app.command()
 def withdraw(
     member: Annotated[str | None, typer.Option("--member", help="Only this member (default: every member).")] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option("--key", help="Withdraw for the account of this key file (a member that keeps its own key)."),
-    ] = None,
+    key: KeyOption = None,
     chain: ChainOption = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
@@ -384,7 +385,8 @@ def propose(
     kind: Annotated[
         str, typer.Argument(help="treasury-cut | price | release | valuation | admit | remove | oracle | governance")
     ],
-    member: Annotated[str, typer.Option("--member", help="Proposing member (signs with its key).")],
+    member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
+    key: KeyOption = None,
     number: Annotated[int, typer.Option("--number", help="treasury-cut bps, price per row.")] = 0,
     account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle address.")] = None,
     model: Annotated[
@@ -431,14 +433,15 @@ def propose(
             {"member": 0, "shares": 1}[weighting] if weighting else current.weighting,
         )
     action = ProposalAction(kind, number=number, account=account or ZERO_ADDRESS, digest=digest, text=text)
-    proposal_id = open_proposal(run, member, action, description or action.describe())
+    proposal_id = open_proposal(run, member, action, description or action.describe(), key=key)
     console.print(f"proposal {proposal_id} opened: {action.describe()}")
 
 
 @app.command("vote")
 def vote_command(
     proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
-    member: Annotated[str, typer.Option("--member", help="Voting member (signs with its key).")],
+    member: Annotated[str | None, typer.Option("--member", help="Voting member (signs with its key).")] = None,
+    key: KeyOption = None,
     against: Annotated[bool, typer.Option("--against", help="Vote against (default: for).")] = False,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
@@ -447,8 +450,8 @@ def vote_command(
     from fairshare.consortium.governing import vote
     from fairshare.consortium.session import open_run
 
-    vote(open_run(home, consortium), member, proposal_id, not against)
-    console.print(f"{member} voted {'against' if against else 'for'} proposal {proposal_id}")
+    vote(open_run(home, consortium), member, proposal_id, not against, key=key)
+    console.print(f"{member or key} voted {'against' if against else 'for'} proposal {proposal_id}")
 
 
 @app.command()

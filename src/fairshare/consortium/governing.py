@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
 from fairshare.consortium.session import Run
 from fairshare.consortium.view import View
 from fairshare.errors import GovernanceError
 from fairshare.governance import Proposal, ProposalAction
+from fairshare.ledger.keystore import load_key_file
 
 __all__ = ["execute_proposal", "pass_by_acclamation", "propose", "vote"]
 
 
-def _member_key(run: Run, name: str):
-    return run.member_key(name)
+def _member_key(run: Run, name: str | None, key: Path | None = None) -> LocalAccount:
+    """The signer: a member's own key file (``key``), else the member's key in this machine's keystore."""
+    if key is None:
+        if name is None:
+            raise GovernanceError("say who signs: --member NAME, or --key FILE for a member that keeps its own key")
+        return run.member_key(name)
+    account = load_key_file(key)
+    if account.address.lower() not in {m.address.lower() for m in run.record.members}:
+        raise GovernanceError(f"{key} is the key of {account.address}, which is not a member of this consortium")
+    return account
 
 
-def propose(run: Run, member: str, action: ProposalAction, description: str) -> int:
-    return run.governance.propose(_member_key(run, member), action, description)
+def propose(run: Run, member: str | None, action: ProposalAction, description: str, key: Path | None = None) -> int:
+    return run.governance.propose(_member_key(run, member, key), action, description)
 
 
-def vote(run: Run, member: str, proposal_id: int, support: bool) -> None:
-    run.governance.vote(_member_key(run, member), proposal_id, support)
+def vote(run: Run, member: str | None, proposal_id: int, support: bool, key: Path | None = None) -> None:
+    run.governance.vote(_member_key(run, member, key), proposal_id, support)
 
 
 def execute_proposal(run: Run, proposal_id: int, wait: bool = False) -> str:

@@ -72,8 +72,8 @@ class Run:
         if not self.holds_key(member):
             address = self.record.member(member).address
             raise LedgerError(
-                f"{member} keeps its own account key ({address}); it signs on its own machine, e.g. "
-                "`fairshare withdraw --key account.json`, or with any wallet"
+                f"{member} keeps its own account key ({address}); it signs with it: --key account.json "
+                "(fairshare withdraw, vote, propose), or with any wallet"
             )
         return self.keystore.load(self.key_name(member))
 
