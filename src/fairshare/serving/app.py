@@ -11,7 +11,6 @@ sends an ``Idempotency-Key`` header may retry a call whose answer it lost: it is
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from fairshare.errors import ServingError
 from fairshare.learning.model import LogisticRegression, Params
 from fairshare.serving.billing import BillingQueue
 from fairshare.serving.dashboard import dashboard_router
-from fairshare.serving.metrics import Metrics
+from fairshare.serving.metrics import Metrics, TimingMiddleware
 from fairshare.serving.store import OutOfCredit, UnknownKey, UsageStore
 
 __all__ = ["PredictRequest", "PredictResponse", "ReleasedModel", "create_app"]
@@ -87,12 +86,7 @@ def create_app(
     billing = BillingQueue(store)
     n_features = released.model.n_features
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        metrics.observe(request.url.path, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(TimingMiddleware, metrics=metrics)
 
     @app.post(
         "/v1/predict",

@@ -111,6 +111,7 @@ class BillingQueue:
                 key_ids.append(self._key_id(call.api_key))
             except UnknownKey as exc:
                 key_ids.append(exc)
+        now = _now()  # one transaction, one timestamp (to the second)
         db.execute("BEGIN IMMEDIATE")
         try:
             for call, key_id in zip(batch, key_ids, strict=True):
@@ -140,7 +141,7 @@ class BillingQueue:
                     )
                     continue
                 credits[key_id] -= amount
-                rows.append((key_id, call.rows, str(amount), call.model_hash, _now(), call.request_id))
+                rows.append((key_id, call.rows, str(amount), call.model_hash, now, call.request_id))
                 results.append(credits[key_id])
             columns = "key_id, rows, amount, model_hash, created_at, request_id"
             db.executemany(f"INSERT INTO usage ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
