@@ -113,3 +113,23 @@ def test_private_demo_with_a_forger_pays_the_forger_nothing_and_reports_epsilon(
     assert all(epsilon[m] > 0 for m in honest) and epsilon.get(forger["name"], 0.0) == 0.0
     report = json.loads(fairshare("audit", "--json", home=tmp_path).stdout)
     assert report["ok"]
+
+
+def test_a_resumed_private_run_keeps_composing_each_members_budget(tmp_path: Path) -> None:
+    config = (REPO / "examples" / "healthcare.toml").read_text()
+    config += '\n[privacy]\nclipping = "client"\nnoise_multiplier = 1.0\nclipping_norm = 1.0\n'
+    path = tmp_path / "private.toml"
+    path.write_text(config)
+    fairshare("init", "--config", str(path), "--members", "3", home=tmp_path)
+    fairshare("train", "--rounds", "2", home=tmp_path)
+    fairshare("train", "--rounds", "1", home=tmp_path)  # a new process: the budget comes back from the chain
+    from fairshare.consortium.session import open_run
+
+    run = open_run(tmp_path)
+    try:
+        records = [json.loads(r.params)["privacy"] for r in run.ledger.rounds()]
+    finally:
+        run.chain.close()
+    assert [r["clipping"] for r in records] == ["client"] * 3
+    for member, eps in records[2]["epsilon"].items():
+        assert eps > records[1]["epsilon"][member] > records[0]["epsilon"][member] > 0
