@@ -11,7 +11,7 @@ from flwr.app import Message
 from fairshare.learning import clientapp
 from fairshare.learning.model import LogisticRegression
 from fairshare.learning.runner import FederationSpec, InProcessGrid, MemberSpec, run_federation
-from fairshare.learning.serverapp import TrainingSettings, make_server_app
+from fairshare.learning.serverapp import TrainingSettings, make_server_app, run_rounds
 from fairshare.learning.signing import UpdateClaim, UpdateRejected, sign_claim, verify_claim
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity, fedavg
 from fairshare.ledger.keystore import Keystore
@@ -172,8 +172,9 @@ def test_a_replayed_update_from_an_earlier_round_is_rejected(keyed) -> None:
         for k, m in enumerate(members)
     }
     names = {node: str(ctx.node_config["member"]) for node, ctx in contexts.items()}
+    rounds = TrainingSettings(2, 1, 0.1, 32, 0)
     server = make_server_app(
-        MODEL, MODEL.init_params(0), TrainingSettings(2, 1, 0.1, 32, 0), test, hook, lambda _r: None, names, 1, identity
+        lambda grid: run_rounds(grid, MODEL, MODEL.init_params(0), rounds, test, hook, _ignore, names, 1, identity)
     )
     TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
     grid = ReplayingGrid(clientapp.app, contexts, 1)
@@ -230,13 +231,18 @@ def test_a_node_that_is_not_a_registered_member_never_receives_the_model(keyed) 
         for k, m in enumerate(members)
     }
     names = {node: str(ctx.node_config["member"]) for node, ctx in contexts.items() if node != 1004}
+    rounds = TrainingSettings(1, 1, 0.1, 32, 0)
     server = make_server_app(
-        MODEL, MODEL.init_params(0), TrainingSettings(1, 1, 0.1, 32, 0), test, fedavg_hook, lambda _r: None, names, 1
+        lambda grid: run_rounds(grid, MODEL, MODEL.init_params(0), rounds, test, fedavg_hook, _ignore, names)
     )
     TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
     grid = RecordingGrid(clientapp.app, contexts, 1)
     server(grid, Context(1, SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}))
     assert grid.sent_to == set(names) and 1004 not in grid.sent_to
+
+
+def _ignore(_result) -> None:
+    """The round results these tests do not look at."""
 
 
 def fedavg_hook(updates: RoundUpdates):

@@ -21,6 +21,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from uuid import uuid4
 
@@ -37,7 +38,7 @@ from fairshare.learning import clientapp
 from fairshare.learning.data import Dataset
 from fairshare.learning.model import LogisticRegression, Params
 from fairshare.learning.privacy import PrivacySettings
-from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app
+from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app, run_rounds
 from fairshare.learning.strategy import RoundHook, UpdateIdentity
 
 __all__ = ["FederationSpec", "InProcessGrid", "MemberSpec", "TrainingResult", "run_federation"]
@@ -165,16 +166,19 @@ def run_federation(
             on_round(result)
 
     server = make_server_app(
-        spec.model,
-        spec.initial if spec.initial is not None else spec.model.init_params(spec.seed),
-        TrainingSettings(spec.rounds, spec.local_epochs, spec.learning_rate, spec.batch_size, spec.seed),
-        spec.test,
-        hook,
-        record,
-        node_names=names,
-        first_round=spec.first_round,
-        identity=spec.identity,
-        privacy=spec.privacy,
+        partial(
+            run_rounds,
+            model=spec.model,
+            initial=spec.initial if spec.initial is not None else spec.model.init_params(spec.seed),
+            settings=TrainingSettings(spec.rounds, spec.local_epochs, spec.learning_rate, spec.batch_size, spec.seed),
+            test=spec.test,
+            hook=hook,
+            on_round=record,
+            node_names=names,
+            first_round=spec.first_round,
+            identity=spec.identity,
+            privacy=spec.privacy,
+        )
     )
     TaskIdentity.run_id = run_id
     TaskIdentity.node_id = SUPERLINK_NODE_ID

@@ -1,8 +1,9 @@
 """The coordinator side: a Flower ``ServerApp`` that runs the rounds with ``HookedFedAvg``.
 
-``run_rounds`` is the coordinator's whole job on any Grid; ``make_server_app`` closes over what the coordinator
-holds (the hook, the model and its test split) for the in-process runner. On Flower's deployment runtime the
-ServerApp is ``fairshare.consortium.federation:server_app``, which opens the run and calls ``run_rounds``.
+``run_rounds`` is the coordinator's whole job on any Grid; ``make_server_app`` wraps it, closed over what the
+coordinator holds (the hook, the model and its test split), for the in-process runner. On Flower's deployment
+runtime the ServerApp is ``fairshare.consortium.federation:server_app``, which opens the run and calls
+``run_rounds``.
 """
 
 from __future__ import annotations
@@ -101,23 +102,12 @@ def run_rounds(
     )
 
 
-def make_server_app(
-    model: LogisticRegression,
-    initial: Params,
-    settings: TrainingSettings,
-    test: Dataset,
-    hook: RoundHook,
-    on_round: Callable[[RoundResult], None],
-    node_names: dict[int, str] | None = None,
-    first_round: int = 1,
-    identity: UpdateIdentity | None = None,
-    privacy: PrivacySettings | None = None,
-) -> ServerApp:
-    """A ServerApp running ``run_rounds`` with these arguments."""
+def make_server_app(rounds: Callable[[Grid], None]) -> ServerApp:
+    """A ServerApp whose main runs ``rounds`` on the runtime's Grid (e.g. ``partial(run_rounds, ...)``)."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_rounds(grid, model, initial, settings, test, hook, on_round, node_names, first_round, identity, privacy)
+        rounds(grid)
 
     return app
