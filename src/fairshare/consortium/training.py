@@ -23,8 +23,8 @@ from fairshare.errors import LearningError
 from fairshare.learning.data import load_partition
 from fairshare.learning.model import LogisticRegression, Params, params_hash
 from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
-from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
-from fairshare.learning.serverapp import RoundResult, TrainingSettings, run_rounds
+from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
+from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
 from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, shares_from_values, value_round
 
@@ -249,6 +249,7 @@ def train_run(
         first_round=done + 1,
         identity=update_identity(run),
         privacy=recorder.privacy,
+        node_timeout=run.config.federation.node_timeout_seconds,
     )
     reports: list[RoundReport] = []
 
@@ -261,19 +262,6 @@ def train_run(
     if grid is None:
         run_federation(spec, recorder, on_round=on_round)
     else:
-        run_rounds(
-            grid,
-            model,
-            initial if initial is not None else model.init_params(settings.seed),
-            TrainingSettings(total, settings.local_epochs, settings.learning_rate, settings.batch_size, settings.seed),
-            spec.test,
-            recorder,
-            on_round,
-            node_names=node_names,
-            first_round=done + 1,
-            identity=spec.identity,
-            privacy=spec.privacy,
-            node_timeout=run.config.federation.node_timeout_seconds,
-        )
+        rounds_of(spec, recorder, on_round, node_names or {})(grid)
     view.training_finished()
     return reports

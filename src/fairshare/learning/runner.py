@@ -41,7 +41,7 @@ from fairshare.learning.privacy import PrivacySettings
 from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app, run_rounds
 from fairshare.learning.strategy import RoundHook, UpdateIdentity
 
-__all__ = ["FederationSpec", "InProcessGrid", "MemberSpec", "TrainingResult", "run_federation"]
+__all__ = ["FederationSpec", "InProcessGrid", "MemberSpec", "TrainingResult", "rounds_of", "run_federation"]
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
@@ -70,6 +70,8 @@ class FederationSpec:
     identity: UpdateIdentity | None = None
     """When set, only updates signed by each member's account for the round are used."""
     privacy: PrivacySettings | None = None
+    node_timeout: float = 600.0
+    """How long a round waits for every member's node (only matters on the deployment runtime)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,29 @@ class InProcessGrid(Grid):
         return self.pull_messages(self.push_messages(messages))
 
 
+def rounds_of(
+    spec: FederationSpec,
+    hook: RoundHook,
+    on_round: Callable[[RoundResult], None],
+    node_names: dict[int, str],
+) -> Callable[[Grid], None]:
+    """``spec``'s rounds, to run on any Grid: this runner's in-process one or Flower's deployment runtime's."""
+    return partial(
+        run_rounds,
+        model=spec.model,
+        initial=spec.initial if spec.initial is not None else spec.model.init_params(spec.seed),
+        settings=TrainingSettings(spec.rounds, spec.local_epochs, spec.learning_rate, spec.batch_size, spec.seed),
+        test=spec.test,
+        hook=hook,
+        on_round=on_round,
+        node_names=node_names,
+        first_round=spec.first_round,
+        identity=spec.identity,
+        privacy=spec.privacy,
+        node_timeout=spec.node_timeout,
+    )
+
+
 def run_federation(
     spec: FederationSpec, hook: RoundHook, on_round: Callable[[RoundResult], None] | None = None
 ) -> TrainingResult:
@@ -165,21 +190,7 @@ def run_federation(
         if on_round is not None:
             on_round(result)
 
-    server = make_server_app(
-        partial(
-            run_rounds,
-            model=spec.model,
-            initial=spec.initial if spec.initial is not None else spec.model.init_params(spec.seed),
-            settings=TrainingSettings(spec.rounds, spec.local_epochs, spec.learning_rate, spec.batch_size, spec.seed),
-            test=spec.test,
-            hook=hook,
-            on_round=record,
-            node_names=names,
-            first_round=spec.first_round,
-            identity=spec.identity,
-            privacy=spec.privacy,
-        )
-    )
+    server = make_server_app(rounds_of(spec, hook, record, names))
     TaskIdentity.run_id = run_id
     TaskIdentity.node_id = SUPERLINK_NODE_ID
     TaskIdentity.task_id = 1
