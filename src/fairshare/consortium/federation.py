@@ -90,13 +90,13 @@ def start_superlink(run: Run, view: View) -> subprocess.Popen[bytes]:
     certs = generate_certificates(files.certs, settings.hostnames)
     write_connection(files.flwr_home, run.paths.consortium, settings.address, certs.ca)
     files.root.mkdir(parents=True, exist_ok=True)
-    log = files.log.open("ab")
-    process = subprocess.Popen(
-        superlink_command(settings.address, certs, files.root / "superlink.db"),
-        env=flower_env(files.flwr_home),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with files.log.open("ab") as log:  # the SuperLink keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            superlink_command(settings.address, certs, files.root / "superlink.db"),
+            env=flower_env(files.flwr_home),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_port(settings.address, timeout=60, process=process)
     except LearningError as exc:

@@ -22,7 +22,7 @@ def _member_key(run: Run, name: str | None, key: Path | None = None) -> LocalAcc
             raise GovernanceError("say who signs: --member NAME, or --key FILE for a member that keeps its own key")
         return run.member_key(name)
     account = load_key_file(key)
-    if account.address.lower() not in {m.address.lower() for m in run.record.members}:
+    if run.account_name(account.address) in (None, "treasury"):
         raise GovernanceError(f"{key} is the key of {account.address}, which is not a member of this consortium")
     return account
 

@@ -118,13 +118,12 @@ def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:
     if only is not None:
         if only not in names:
             raise LedgerError(f"no member named {only!r}; members: {', '.join(names)}")
-        run.member_key(only)  # a member holding its own key is told how to withdraw
         names = [only]
     done = []
     for name in names:
-        if not run.holds_key(name):
+        if only is None and not run.holds_key(name):
             continue
-        account = run.member_key(name)
+        account = run.member_key(name)  # for a member holding its own key: an error saying how to withdraw
         amount, tx = run.ledger.withdraw(account)
         done.append(Withdrawal(name, account.address, amount, tx))
     return done
@@ -133,9 +132,7 @@ def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:
 def withdraw_with_key(run: Run, key_file: Path) -> Withdrawal:
     """A member's withdrawal signed with its own key file, wherever that key lives."""
     account = load_key_file(key_file)
-    by_address = {m.address.lower(): m.name for m in run.record.members}
-    by_address[run.record.treasury.lower()] = "treasury"
-    name = by_address.get(account.address.lower())
+    name = run.account_name(account.address)
     if name is None:
         raise LedgerError(f"{key_file} is the key of {account.address}, which is not an account of this consortium")
     amount, tx = run.ledger.withdraw(account)

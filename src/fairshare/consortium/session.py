@@ -64,6 +64,12 @@ class Run:
         """Keys are per run, so two runs never share a payee account by accident."""
         return f"{self.paths.consortium}-{self.paths.index}-{member}"
 
+    def account_name(self, address: str) -> str | None:
+        """Which member (or "treasury") ``address`` belongs to in this run, if any."""
+        owners = {m.address.lower(): m.name for m in self.record.members}
+        owners[self.record.treasury.lower()] = "treasury"
+        return owners.get(address.lower())
+
     def holds_key(self, member: str) -> bool:
         return member == "treasury" or not self.record.member(member).own_key
 

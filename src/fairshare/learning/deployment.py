@@ -197,9 +197,14 @@ def _split(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def wait_for_port(address: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+def _dial(address: str) -> tuple[str, int]:
+    """Where to connect to a server that listens on ``address`` on this machine (0.0.0.0 is not dialable)."""
     host, port = _split(address)
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return ("127.0.0.1" if host == "0.0.0.0" else host), port
+
+
+def wait_for_port(address: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    host, port = _dial(address)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -214,8 +219,7 @@ def wait_for_port(address: str, timeout: float, process: subprocess.Popen[bytes]
 
 def write_connection(flwr_home: Path, name: str, address: str, ca: Path) -> None:
     """The ``flwr`` CLI's connection to this SuperLink, as the default, in ``$FLWR_HOME/config.toml``."""
-    host, port = _split(address)
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    host, port = _dial(address)
     flwr_home.mkdir(parents=True, exist_ok=True)
     config = {"superlink": {"default": name, name: {"address": f"{host}:{port}", "root-certificates": str(ca)}}}
     (flwr_home / "config.toml").write_text(tomli_w.dumps(config))

@@ -189,14 +189,14 @@ class SignedUpdates(Strategy):
         admitted, dropped, seen = [], [], set()
         for reply in replies:
             member = _member_of(reply, self.hooked.node_names)
+            if reply.has_error():
+                dropped.append(f"{member}: {reply.error.reason}")
+                continue
             try:
                 self._check(reply, member, seen)
             except UpdateRejected as exc:
                 log.warning("round %d: rejected update: %s", self._round, exc)
                 dropped.append(f"{member}: rejected: {str(exc).removeprefix(member + ': ')}")
-                continue
-            if reply.has_error():
-                dropped.append(f"{member}: {reply.error.reason}")
                 continue
             seen.add(member)
             admitted.append(reply)
@@ -204,8 +204,6 @@ class SignedUpdates(Strategy):
         return self.inner.aggregate_train(server_round, admitted)
 
     def _check(self, reply: Message, member: str, seen: set[str]) -> None:
-        if reply.has_error():
-            return
         node = reply.metadata.src_node_id
         claimed = str(reply.content["member"]["name"]) if "member" in reply.content else member
         if claimed != member:
