@@ -172,15 +172,17 @@ class _ChainSink:
     def __init__(self, home: Path) -> None:
         from eth_account import Account
 
-        from fairshare.ledger import LedgerClient, connect, deploy_consortium
+        from fairshare.ledger import GovernanceSettings, LedgerClient, connect, deploy_consortium
 
         self.chain = connect(None, home)
+        member = Account.create().address
         deployment = deploy_consortium(
             self.chain,
             name="bench",
             treasury=Account.create().address,
             treasury_cut_bps=500,
             oracle=self.chain.operator,
+            governance=GovernanceSettings(members=(("m", member),)),
         )
         self.client = LedgerClient(self.chain, deployment)
         self.client.record_round(
@@ -190,21 +192,17 @@ class _ChainSink:
             method="exact",
             params="{}",
             seed=0,
-            members=[Account.create().address],
+            members=[member],
             scores=[1],
-            shares=[1],
         )
         self.transactions = 0
 
-    def is_settled(self, settlement_id: bytes) -> bool:
-        return self.client.is_settled(settlement_id)
+    def settled_total(self, source: bytes) -> int:
+        return self.client.settled_total(source)
 
-    def distribute(self, settlement_id: bytes, amount: int) -> str:
+    def settle(self, settlement_id: bytes, totals) -> tuple[int, str]:
         self.transactions += 1
-        return self.client.distribute(self.chain.operator, settlement_id, amount)
-
-    def settlement_tx(self, settlement_id: bytes) -> str:
-        return next(d.tx_hash for d in self.client.distributions() if d.settlement_id == settlement_id)
+        return self.client.settle(self.chain.operator, settlement_id, totals)
 
 
 def crash_test(kills: int, clients: int) -> dict[str, object]:

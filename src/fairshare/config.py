@@ -91,8 +91,11 @@ class ValuationSettings(_Strict):
     drop_flagged: bool = True
     aggregator: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
     seed: int = 0
-    share_scale: Annotated[int, Field(ge=1)] = 10**9
-    """Shares minted per unit of utility gained (nats of validation log-likelihood by default)."""
+    share_scale: Annotated[int, Field(ge=1, le=10**18)] = 10**9
+    """Shares minted per unit of credited value (nats of validation log-likelihood by default)."""
+    round_share_cap: Annotated[int, Field(ge=1, lt=2**128)] = 10**10
+    """Most shares one round may mint (the contract scales a round's shares down to it): bounds what any
+    single round, honest or not, can weigh in the split."""
 
 
 class RevenueSettings(_Strict):
@@ -109,13 +112,27 @@ class RevenueSettings(_Strict):
 
 
 class GovernanceSettingsModel(_Strict):
-    """How members decide. Durations are in blocks (the embedded chain mines one block per transaction)."""
+    """How members decide. Durations are in blocks (the embedded chain mines one block per transaction).
+
+    The ranges are the Governor contract's own, chosen so that governance can always still act: a quorum
+    everyone voting reaches, a threshold a majority can pass, role changes that wait longer than the rest.
+    """
 
     weighting: Literal["member", "shares"] = "member"
-    quorum_bps: Annotated[int, Field(ge=0, le=10_000)] = 5000
-    threshold_bps: Annotated[int, Field(ge=0, le=10_000)] = 5000
+    quorum_bps: Annotated[int, Field(ge=1, le=10_000)] = 5000
+    threshold_bps: Annotated[int, Field(ge=5000, le=9999)] = 5000
+    """Share of the votes cast that must be for (strictly more than this)."""
+    supermajority_bps: Annotated[int, Field(ge=5000, le=9999)] = 6667
+    """Role changes (oracle, pauser, operator, treasury, share rule, these rules) also need more than this
+    share of the TOTAL weight, and a majority of members by count."""
     voting_period_blocks: Annotated[int, Field(ge=1, le=10**6)] = 20
-    timelock_blocks: Annotated[int, Field(ge=0, le=10**6)] = 2
+    timelock_blocks: Annotated[int, Field(ge=0, le=10**6 - 1)] = 2
+    role_timelock_blocks: Annotated[int, Field(ge=1, le=10**6)] = 10
+    """Timelock of role changes; must be longer than ``timelock_blocks``."""
+    execution_window_blocks: Annotated[int, Field(ge=10, le=10**6)] = 1000
+    """A passed proposal not executed this many blocks after its timelock has expired."""
+    pause_blocks: Annotated[int, Field(ge=1, le=10**6)] = 7200
+    """How long the pauser's emergency pause lasts before the money moves again by itself."""
     demo_treasury_cut_bps: Annotated[int, Field(ge=0, le=10_000)] | None = 200
     """The demo proposes this treasury cut after the first settlement and shows its effect on the next."""
 
@@ -183,6 +200,11 @@ class ConsortiumConfig(_Strict):
             raise ValueError(
                 "differential privacy is accounted for the fedavg aggregator only; set [valuation] "
                 f'aggregator = "fedavg" or [privacy] clipping = "off" (aggregator is {self.valuation.aggregator!r})'
+            )
+        if self.governance.role_timelock_blocks <= self.governance.timelock_blocks:
+            raise ValueError(
+                "[governance] role_timelock_blocks must be longer than timelock_blocks "
+                f"({self.governance.role_timelock_blocks} <= {self.governance.timelock_blocks})"
             )
         unknown = sorted(set(self.federation.node_keys) - set(names))
         if unknown:

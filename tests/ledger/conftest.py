@@ -1,4 +1,4 @@
-"""A fresh embedded chain with a deployed consortium for each test that needs one."""
+"""A fresh consortium (RevenueShares, TrainingLog, Governor) on the embedded chain and on anvil for each test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from fairshare.ledger import Chain, Deployment, LedgerClient, connect, deploy_consortium
+from fairshare.governance import GovernanceClient, ProposalAction
+from fairshare.ledger import Chain, Deployment, GovernanceSettings, LedgerClient, connect, deploy_consortium
+from fairshare.ledger.deploy import ShareRule
+
+HASH = bytes(range(32))
+OPEN_RULE = ShareRule(share_scale=10**9, round_cap=10**30)
+"""Shares equal the positive scores, uncapped: tests read shares straight off the scores."""
 
 
 @dataclass
@@ -21,6 +27,67 @@ class Consortium:
     members: list[LocalAccount]
     treasury: LocalAccount
     outsider: LocalAccount
+
+    @property
+    def governance(self) -> GovernanceClient:
+        return GovernanceClient(self.chain, self.deployment, self.client.index)
+
+    def record(self, round_id: int, scores: list[int], model_hash: bytes = HASH, members: list[str] | None = None):
+        """Record a round (the default share rule mints exactly the positive scores)."""
+        return self.client.record_round(
+            self.chain.operator,
+            round_id=round_id,
+            model_hash=model_hash,
+            method="exact",
+            params="{}",
+            seed=0,
+            members=members or [m.address for m in self.members],
+            scores=scores,
+        )
+
+    def govern(self, action: ProposalAction) -> int:
+        """Pass ``action`` with every member's vote and execute it; returns the proposal id."""
+        governance = self.governance
+        pid = governance.propose(self.members[0], action, action.describe())
+        for member in self.members:
+            governance.vote(member, pid, True)
+        self.chain.mine(governance.blocks_until_executable(pid))
+        governance.execute(self.outsider, pid)
+        return pid
+
+
+def make_consortium(
+    chain: Chain,
+    members: int = 3,
+    cut_bps: int = 1000,
+    token: str = "",
+    share_rule: ShareRule = OPEN_RULE,
+    pause_blocks: int = 50,
+    **rules: int,
+) -> Consortium:
+    accounts = [Account.create() for _ in range(members)]
+    treasury, outsider = Account.create(), Account.create()
+    for account in [*accounts, treasury, outsider]:
+        chain.fund(account.address, 10**18)
+    governance = GovernanceSettings(
+        members=tuple((f"m{k}", a.address) for k, a in enumerate(accounts)),
+        voting_period=rules.pop("voting_period", 5),
+        timelock=rules.pop("timelock", 1),
+        role_timelock=rules.pop("role_timelock", 3),
+        **rules,
+    )
+    deployment = deploy_consortium(
+        chain,
+        name="t",
+        treasury=treasury.address,
+        treasury_cut_bps=cut_bps,
+        oracle=chain.operator,
+        governance=governance,
+        token=token,
+        share_rule=share_rule,
+        pause_blocks=pause_blocks,
+    )
+    return Consortium(chain, deployment, LedgerClient(chain, deployment), accounts, treasury, outsider)
 
 
 @pytest.fixture(params=["embedded", "anvil"])
@@ -38,11 +105,4 @@ def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
 
 @pytest.fixture
 def consortium(chain: Chain) -> Consortium:
-    members = [Account.create() for _ in range(3)]
-    treasury, outsider = Account.create(), Account.create()
-    for account in [*members, treasury, outsider]:
-        chain.fund(account.address, 10**18)
-    deployment = deploy_consortium(
-        chain, name="t", treasury=treasury.address, treasury_cut_bps=1000, oracle=chain.operator
-    )
-    return Consortium(chain, deployment, LedgerClient(chain, deployment), members, treasury, outsider)
+    return make_consortium(chain)

@@ -10,15 +10,16 @@ import pytest
 from eth_account import Account
 
 from fairshare.errors import ChainConnectionError
-from fairshare.ledger import connect, deploy_consortium
+from fairshare.ledger import connect
 from fairshare.ledger.chain import EMBEDDED_FILE
+from tests.ledger.conftest import make_consortium
 
 
 def test_reopening_keeps_blocks_balances_and_contracts(tmp_path: Path) -> None:
     chain = connect(None, tmp_path)
     target = Account.create().address
     chain.fund(target, 12345)
-    deployment = deploy_consortium(chain, name="p", treasury=target, treasury_cut_bps=0, oracle=chain.operator)
+    deployment = make_consortium(chain).deployment
     height = chain.w3.eth.block_number
     chain.close()
 

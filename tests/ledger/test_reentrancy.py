@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vyper.compiler import compile_code
 
+from fairshare.governance import ProposalAction
 from fairshare.ledger import audit
 
 SOURCE = (Path(__file__).parent / "Attacker.vy").read_text()
@@ -19,18 +20,8 @@ def test_reentrant_withdrawal_cannot_drain(consortium) -> None:
         c.chain.operator, {"data": factory.constructor(c.client.revenue.address).data_in_transaction}, "deploy attacker"
     )
     attacker = c.chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
-    members = [attacker.address, *(m.address for m in c.members)]
-    c.client.record_round(
-        c.chain.operator,
-        round_id=1,
-        model_hash=b"\x01" * 32,
-        method="exact",
-        params="{}",
-        seed=0,
-        members=members,
-        scores=[1] * 4,
-        shares=[1, 1, 1, 1],
-    )
+    c.govern(ProposalAction("admit", account=attacker.address, text="attacker"))  # a member that is a contract
+    c.record(1, [1] * 4, members=[attacker.address, *(m.address for m in c.members)])
     c.client.distribute(c.chain.operator, b"\x01" * 32, 4000)
     before = c.chain.w3.eth.get_balance(c.client.revenue.address)
     due = c.client.withdrawable(attacker.address)

@@ -14,24 +14,26 @@ PRICE = 10**15
 
 
 class MemorySink:
-    """An in-memory stand-in for RevenueShares.distribute: records what would be paid, by settlement id."""
+    """An in-memory stand-in for RevenueShares.distribute: per-source running totals that only grow."""
 
     def __init__(self) -> None:
-        self.paid: dict[bytes, int] = {}
+        self.totals: dict[bytes, int] = {}
+        self.paid: list[int] = []
         self.fail_after_paying = False
 
-    def is_settled(self, settlement_id: bytes) -> bool:
-        return settlement_id in self.paid
+    def settled_total(self, source: bytes) -> int:
+        return self.totals.get(source, 0)
 
-    def distribute(self, settlement_id: bytes, amount: int) -> str:
-        assert settlement_id not in self.paid, "distributed twice"
-        self.paid[settlement_id] = amount
+    def settle(self, settlement_id: bytes, totals: dict[bytes, int]) -> tuple[int, str]:
+        amount = 0
+        for source, total in totals.items():
+            assert total > self.totals.get(source, 0), "a running total did not grow: revenue paid twice"
+            amount += total - self.totals.get(source, 0)
+            self.totals[source] = total
+        self.paid.append(amount)
         if self.fail_after_paying:
             raise RuntimeError("crash after the chain accepted the distribution")
-        return "0x" + settlement_id.hex()
-
-    def settlement_tx(self, settlement_id: bytes) -> str:
-        return "0x" + settlement_id.hex()
+        return amount, "0x" + settlement_id.hex()
 
 
 @pytest.fixture

@@ -93,14 +93,32 @@ def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: Usag
     assert store.summary().settled == 0  # the chain has it, the store does not know yet
     sink.fail_after_paying = False
     resumed = settle(store, sink)
-    assert resumed is not None and resumed.resumed and resumed.amount == 14 * PRICE and resumed.calls == 7
-    assert list(sink.paid.values()) == [14 * PRICE]
+    assert resumed is not None and resumed.resumed and resumed.calls == 7
+    assert resumed.billed == 14 * PRICE and resumed.amount == 0  # nothing paid twice on resume
+    assert sink.paid == [14 * PRICE]
     assert settle(store, sink) is None
     store.debit(key, 1, PRICE, "h")
     later = settle(store, sink)
-    assert later is not None and later.amount == PRICE and len(sink.paid) == 2
+    assert later is not None and later.amount == PRICE and sink.paid == [14 * PRICE, PRICE]
     summary = store.summary()
     assert summary.settled == summary.revenue == 15 * PRICE and summary.pending == 0
+
+
+def test_marking_settled_calls_unsettled_does_not_pay_them_again(store: UsageStore) -> None:
+    import sqlite3
+
+    key = store.create_key("acme", credit=100 * PRICE)
+    for _ in range(3):
+        store.debit(key, 1, PRICE, "h")
+    sink = MemorySink()
+    settle(store, sink)
+    db = sqlite3.connect(store.engine.url.database)
+    with db:
+        db.execute("UPDATE usage SET settlement_id = NULL")  # the operator's store is doctored
+    store.debit(key, 1, PRICE, "h")
+    again = settle(store, sink)
+    assert again is not None and again.amount == PRICE  # only the genuinely new call is paid
+    assert sink.paid == [3 * PRICE, PRICE] and sum(sink.totals.values()) == 4 * PRICE
 
 
 def test_a_retried_request_is_billed_once(client, store: UsageStore) -> None:

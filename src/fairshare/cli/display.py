@@ -241,12 +241,14 @@ def show_policy(console: Console, policy: Policy) -> None:
             policy.valuation_method + (f" {policy.valuation_params}" if policy.valuation_params else ""),
         ),
         ("released model", policy.released_model.hex() if any(policy.released_model) else "none yet"),
+        ("voting", policy.rules.describe()),
+        ("shares", f"{policy.share_scale:,} per unit of credited value, at most {policy.round_cap:,} per round"),
         (
-            "voting",
-            f"{'one member one vote' if policy.weighting == 0 else 'contribution shares'}; "
-            f"quorum {policy.quorum_bps} bps, threshold {policy.threshold_bps} bps",
+            "pause",
+            (f"paused until block {policy.paused_until}" if policy.paused_until else "not paused")
+            + f"; the pauser's emergency pause lasts {policy.pause_blocks} blocks"
+            + ("" if policy.pauser_armed else " (used: governance must re-arm it)"),
         ),
-        ("durations", f"voting {policy.voting_period} blocks, timelock {policy.timelock} blocks"),
         ("members", str(policy.members)),
     ]
     for rule, value in rows:

@@ -359,8 +359,20 @@ def abi(
         console.print(f"wrote {path}")
 
 
-chain_app = typer.Typer(help="Chains: a local development node.", no_args_is_help=True)
+chain_app = typer.Typer(
+    help="Chains: a local development node, or the embedded chain over JSON-RPC.", no_args_is_help=True
+)
 app.add_typer(chain_app, name="chain")
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so `kill` stops what Ctrl-C stops (and its child processes)."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @chain_app.command("node")
@@ -371,41 +383,87 @@ def chain_node(
     """Run anvil (npm package @foundry-rs/anvil) on loopback with its state persisted under --home."""
     from fairshare.ledger.anvil import ANVIL_DEV_KEY, start_anvil
 
-    node = start_anvil(home, port)
-    console.print(f"anvil is running at {node.url} (state in {node.state}); stop with Ctrl-C")
-    console.print(f"use it with: export FAIRSHARE_DEPLOYER_KEY={ANVIL_DEV_KEY}; fairshare demo --chain {node.url}")
+    _stop_on_sigterm()
+    node = start_anvil(home, port)  # stops its own child if interrupted while starting
     try:
+        console.print(f"anvil is running at {node.url} (state in {node.state}); stop with Ctrl-C or SIGTERM")
+        console.print(f"use it with: export FAIRSHARE_DEPLOYER_KEY={ANVIL_DEV_KEY}; fairshare demo --chain {node.url}")
         node.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         node.stop()
+
+
+@chain_app.command("serve")
+def chain_serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8545,
+    writable: Annotated[
+        bool, typer.Option("--writable", help="Also accept signed transactions (eth_sendRawTransaction) and mining.")
+    ] = False,
+    home: HomeOption = _default_home(),  # noqa: B008
+) -> None:
+    """Serve the embedded chain as a JSON-RPC node (read-only by default), so any web3 client can audit it."""
+    import uvicorn
+
+    from fairshare.ledger import connect
+    from fairshare.ledger.rpc import rpc_app
+
+    _stop_on_sigterm()
+    chain = connect(None, home)
+    mode = "read-write" if writable else "read-only"
+    console.print(f"embedded chain {chain.url} (chain id {chain.chain_id}) at http://{host}:{port}, {mode}")
+    console.print(f"audit it from anywhere: fairshare audit --chain http://{host}:{port} (no key needed)")
+    try:
+        uvicorn.run(rpc_app(chain, writable), host=host, port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        chain.close()
 
 
 @app.command()
 def propose(
     kind: Annotated[
-        str, typer.Argument(help="treasury-cut | price | release | valuation | admit | remove | oracle | governance")
+        str,
+        typer.Argument(
+            help="treasury-cut | price | release | valuation | admit | remove | oracle | governance | pause | role "
+            "| share-rule"
+        ),
     ],
     member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
     key: KeyOption = None,
-    number: Annotated[int, typer.Option("--number", help="treasury-cut bps, price per row.")] = 0,
-    account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle address.")] = None,
+    number: Annotated[
+        int, typer.Option("--number", help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause.")
+    ] = 0,
+    account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle/role address.")] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="release: model hash (hex); default the last round's.")
     ] = None,
-    text: Annotated[str, typer.Option("--text", help="valuation method, or the admitted member's name.")] = "",
+    text: Annotated[
+        str, typer.Option("--text", help="valuation method, the admitted member's name, or the role.")
+    ] = "",
     description: Annotated[str, typer.Option("--description", help="Why, for the voters.")] = "",
     quorum: Annotated[int | None, typer.Option("--quorum-bps")] = None,
     threshold: Annotated[int | None, typer.Option("--threshold-bps")] = None,
+    supermajority: Annotated[int | None, typer.Option("--supermajority-bps")] = None,
     period: Annotated[int | None, typer.Option("--voting-blocks")] = None,
     timelock: Annotated[int | None, typer.Option("--timelock-blocks")] = None,
+    role_timelock: Annotated[int | None, typer.Option("--role-timelock-blocks")] = None,
+    window: Annotated[int | None, typer.Option("--execution-window-blocks")] = None,
     weighting: Annotated[str | None, typer.Option("--weighting", help="member | shares")] = None,
+    share_scale: Annotated[int | None, typer.Option("--share-scale", help="share-rule: shares per unit.")] = None,
+    round_cap: Annotated[int | None, typer.Option("--round-cap", help="share-rule: most shares a round mints.")] = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
-    """Open a proposal; every member may then vote on it."""
+    """Open a proposal; every member may then vote on it. Role changes need a supermajority and wait longer."""
+    from dataclasses import replace
+
     from fairshare.consortium.governing import propose as open_proposal
     from fairshare.consortium.session import open_run
-    from fairshare.governance import ProposalAction, pack_governance
+    from fairshare.governance import ProposalAction, pack_share_rule
     from fairshare.governance.proposals import ZERO_ADDRESS
 
     run = open_run(home, consortium)
@@ -424,17 +482,27 @@ def propose(
             if len(digest) != 32:
                 raise GovernanceError("--model must be 32 bytes (64 hex digits)")
     if kind == "governance":
-        current = run.governance.policy()
-        number = pack_governance(
-            quorum if quorum is not None else current.quorum_bps,
-            threshold if threshold is not None else current.threshold_bps,
-            period if period is not None else current.voting_period,
-            timelock if timelock is not None else current.timelock,
-            {"member": 0, "shares": 1}[weighting] if weighting else current.weighting,
-        )
+        if weighting not in (None, "member", "shares"):
+            raise GovernanceError(f"--weighting must be member or shares; got {weighting!r}")
+        changes = {
+            "quorum_bps": quorum,
+            "threshold_bps": threshold,
+            "super_bps": supermajority,
+            "voting_period": period,
+            "timelock": timelock,
+            "role_timelock": role_timelock,
+            "execution_window": window,
+            "weighting": {"member": 0, "shares": 1}[weighting] if weighting else None,
+        }
+        rules = replace(run.governance.policy().rules, **{k: v for k, v in changes.items() if v is not None})
+        number = rules.pack()
+    if kind == "share-rule":
+        policy = run.governance.policy()
+        number = pack_share_rule(share_scale or policy.share_scale, round_cap or policy.round_cap)
     action = ProposalAction(kind, number=number, account=account or ZERO_ADDRESS, digest=digest, text=text)
     proposal_id = open_proposal(run, member, action, description or action.describe(), key=key)
-    console.print(f"proposal {proposal_id} opened: {action.describe()}")
+    note = " (a role change: supermajority and the longer timelock)" if action.role_change else ""
+    console.print(f"proposal {proposal_id} opened: {action.describe()}{note}")
 
 
 @app.command("vote")

@@ -1,4 +1,4 @@
-"""Reading a run back from chain: members' balances, and the audit against the model artifacts on disk."""
+"""Reading a run back from chain: members' balances, and the audit against the model artifacts and usage store."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from dataclasses import replace
 from fairshare.consortium.session import Run
 from fairshare.consortium.training import load_model
 from fairshare.consortium.view import MemberBalance
+from fairshare.governance import GovernanceClient
+from fairshare.governance.audit import governance_audit
 from fairshare.learning.model import params_hash
-from fairshare.ledger import AuditReport, Check, audit
+from fairshare.ledger import AuditReport, Check, LedgerClient, audit
+from fairshare.serving.settle import key_source
+from fairshare.serving.store import UsageStore
 
 __all__ = ["artifact_hashes", "audit_run", "member_balances"]
 
@@ -47,42 +51,63 @@ def artifact_hashes(run: Run) -> dict[int, bytes]:
 
 
 def audit_run(run: Run) -> AuditReport:
-    report = audit(run.chain, run.deployment, artifact_hashes(run), client=run.ledger)
-    if not run.deployment.governor:
-        return report
-    check, history = governance_check(run)
-    return replace(report, checks=[*report.checks, check], history=history)
+    """The whole audit of a run, from the chain itself (never the local event index) and the files on disk."""
+    fresh = LedgerClient(run.chain, run.deployment)  # in memory: every log read from the chain now
+    report = audit(run.chain, run.deployment, artifact_hashes(run), client=fresh)
+    governance = GovernanceClient(run.chain, run.deployment, fresh.index)
+    history_check, history = governance_audit(fresh, governance)
+    checks = [
+        *report.checks,
+        history_check,
+        released_check(fresh, governance),
+        usage_check(run, fresh),
+        cache_check(run, fresh),
+    ]
+    return replace(report, checks=checks, history=history)
 
 
-def governance_check(run: Run) -> tuple[Check, list[dict[str, object]]]:
-    """Who voted what and what was executed when; every tally recomputed from Voted events."""
-    policy = run.governance.policy()
-    history, bad = [], []
-    for p in run.governance.proposals():
-        yes = sum(v.weight for v in p.votes if v.support)
-        no = sum(v.weight for v in p.votes if not v.support)
-        cast = yes + no
-        passes = (
-            cast > 0
-            and cast * 10_000 >= p.total_weight * policy.quorum_bps
-            and yes * 10_000 > cast * policy.threshold_bps
-        )
-        if (yes, no) != (p.votes_for, p.votes_against) or (p.state == "executed" and not passes):
-            bad.append(p.proposal_id)
-        history.append(
-            {
-                "id": p.proposal_id,
-                "action": p.action.describe(),
-                "proposer": p.proposer,
-                "state": p.state,
-                "votes": [
-                    {"voter": v.voter, "support": v.support, "weight": v.weight, "block": v.block} for v in p.votes
-                ],
-                "executed_block": p.executed_block,
-            }
-        )
-    executed = sum(1 for h in history if h["state"] == "executed")
-    detail = f"{len(history)} proposals, {executed} executed; tallies recomputed from votes"
-    if bad:
-        detail += f"; proposals {bad} disagree with their votes or executed without passing"
-    return Check("governance history", not bad, detail), history
+def cache_check(run: Run, fresh: LedgerClient) -> Check:
+    """The run's local event index (what status, the dashboard and training read) is the chain's history.
+
+    A difference means the cache was edited or is stale: it is reported, and rebuilt from the chain.
+    """
+    cached, truth = run.ledger.index.rows(), fresh.index.rows()
+    if cached == truth:
+        return Check("local event index is the chain's", True, f"{len(truth)} cached events equal the chain's")
+    forged, missing = len(set(cached) - set(truth)), len(set(truth) - set(cached))
+    run.ledger.index.rebuild()
+    return Check(
+        "local event index is the chain's",
+        False,
+        f"{forged} cached events are not the chain's and {missing} of the chain's are missing (edited or stale): "
+        f"{run.paths.root / 'events.sqlite'} was rebuilt from the chain; nothing the audit checked came from it",
+    )
+
+
+def released_check(ledger: LedgerClient, governance: GovernanceClient) -> Check:
+    """The model governance released is the model of a recorded round (or none is released yet)."""
+    released = governance.policy().released_model
+    if released == bytes(32):
+        return Check("released model recorded", True, "no model released yet")
+    rounds = [r.round_id for r in ledger.rounds() if r.model_hash == released]
+    if not rounds:
+        return Check("released model recorded", False, f"released model {released.hex()[:16]}… is no round's model")
+    return Check("released model recorded", True, f"released model {released.hex()[:16]}… is round {rounds[0]}'s")
+
+
+def usage_check(run: Run, ledger: LedgerClient) -> Check:
+    """The usage store agrees with the chain: what it marks settled for each API key is what the chain settled."""
+    store = UsageStore(run.paths.usage_url)
+    recorded = store.settled_totals()
+    keys = store.keys()  # API keys, not a mapping
+    on_chain = {k.key_id: ledger.settled_total(key_source(k.key_id)) for k in keys}
+    differ = {k: (recorded.get(k, 0), t) for k, t in on_chain.items() if recorded.get(k, 0) != t}
+    if differ:
+        listed = ", ".join(f"key {k}: store {s} vs chain {c}" for k, (s, c) in sorted(differ.items()))
+        return Check("usage store matches settlements", False, f"settled totals differ: {listed}")
+    total = sum(on_chain.values())
+    return Check(
+        "usage store matches settlements",
+        True,
+        f"{len(on_chain)} API keys; the store's settled calls ({total}) are exactly what the chain settled",
+    )

@@ -6,6 +6,7 @@ is answered, and ``settle_run`` moves everything billed and not yet settled into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -35,14 +36,11 @@ class ChainRevenueSink:
         self.ledger = ledger
         self.payer = run.chain.operator
 
-    def is_settled(self, settlement_id: bytes) -> bool:
-        return self.ledger.is_settled(settlement_id)
+    def settled_total(self, source: bytes) -> int:
+        return self.ledger.settled_total(source)
 
-    def distribute(self, settlement_id: bytes, amount: int) -> str:
-        return self.ledger.distribute(self.payer, settlement_id, amount)
-
-    def settlement_tx(self, settlement_id: bytes) -> str:
-        return next((d.tx_hash for d in self.ledger.distributions() if d.settlement_id == settlement_id), "")
+    def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]:
+        return self.ledger.settle(self.payer, settlement_id, totals)
 
 
 def released_model(run: Run) -> ReleasedModel:
@@ -105,8 +103,8 @@ def settle_run(run: Run) -> Settlement:
     if result is None:
         return Settlement("", 0, 0, 0, "")
     key = bytes.fromhex(result.settlement_id[2:])
-    cut = next((d.treasury_cut for d in run.ledger.distributions() if d.settlement_id == key), 0)
-    return Settlement(result.settlement_id, result.amount, result.calls, cut, result.tx_hash, result.resumed)
+    cut = sum(d.treasury_cut for d in run.ledger.distributions() if d.settlement_id == key)
+    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
 
 
 def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:

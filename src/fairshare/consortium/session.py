@@ -73,15 +73,34 @@ class Run:
     def holds_key(self, member: str) -> bool:
         return member == "treasury" or not self.record.member(member).own_key
 
+    def check_member(self, member: str) -> str:
+        """``member``'s address, after checking the Governor admitted that address under that name.
+
+        run.json is a local file: an edited address must not make one member's command act for another.
+        """
+        address = self.record.member(member).address
+        on_chain = self.governance.member_name(address)  # kept after a removal: removed members still withdraw
+        if on_chain != member:
+            raise LedgerError(
+                f"run.json says {member!r} is {address}, but the Governor admitted that address as "
+                f"{on_chain or 'nobody'!r}; {self.paths.root / 'run.json'} was edited or belongs to another chain"
+            )
+        return address
+
     def member_key(self, member: str) -> LocalAccount:
         """A member's key from this machine's keystore; members that keep their own key sign elsewhere."""
+        if member != "treasury":
+            self.check_member(member)
         if not self.holds_key(member):
             address = self.record.member(member).address
             raise LedgerError(
                 f"{member} keeps its own account key ({address}); it signs with it: --key account.json "
                 "(fairshare withdraw, vote, propose), or with any wallet"
             )
-        return self.keystore.load(self.key_name(member))
+        account = self.keystore.load(self.key_name(member))
+        if member != "treasury" and account.address != self.record.member(member).address:
+            raise LedgerError(f"the keystore's key for {member!r} is {account.address}, not its admitted account")
+        return account
 
 
 def open_run(

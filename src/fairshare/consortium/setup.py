@@ -24,6 +24,7 @@ from fairshare.learning.data import (
     save_partition,
 )
 from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
+from fairshare.ledger.deploy import ShareRule
 from fairshare.valuation import record_fingerprints
 
 __all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
@@ -133,12 +134,17 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
             weighting=0 if rules.weighting == "member" else 1,
             quorum_bps=rules.quorum_bps,
             threshold_bps=rules.threshold_bps,
+            super_bps=rules.supermajority_bps,
             voting_period=rules.voting_period_blocks,
             timelock=rules.timelock_blocks,
+            role_timelock=rules.role_timelock_blocks,
+            execution_window=rules.execution_window_blocks,
             price_per_row=config.revenue.price_per_call,
             valuation_method=config.valuation.method,
         ),
         token=token,
+        share_rule=ShareRule(config.valuation.share_scale, config.valuation.round_share_cap),
+        pause_blocks=rules.pause_blocks,
     )
     record = RunRecord(
         consortium=config.name,

@@ -26,7 +26,7 @@ from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_no
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
-from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, shares_from_values, value_round
+from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, value_round
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -68,9 +68,15 @@ def update_identity(run: Run) -> UpdateIdentity:
 @dataclass
 class _Valued:
     valuation: RoundValuation
-    shares: dict[str, int]
+    credited: dict[str, float]
     sizes: dict[str, float]
     rejected: dict[str, str]
+
+
+def credited_values(valuation: RoundValuation) -> dict[str, float]:
+    """What each member is credited for the round: its value, except that a flagged member's positive value is
+    withheld (a negative one stays on record). These are the scores on chain; the contract mints from them."""
+    return {m: min(v, 0.0) if m in valuation.flags else v for m, v in valuation.values.items()}
 
 
 class RoundRecorder:
@@ -98,14 +104,11 @@ class RoundRecorder:
         }
         self.valued: dict[int, _Valued] = {}
         self.past: dict[str, float] = {}
-        by_address = {a: n for n, a in self.addresses.items()}
         for record in run.ledger.rounds():
-            for address, score in zip(record.members, record.scores, strict=True):
-                name = by_address.get(address)
-                if name is not None:
-                    self.past[name] = self.past.get(name, 0.0) + score / SCORE_SCALE
-            multipliers = json.loads(record.params).get("privacy", {}).get("noise_multipliers", {})
-            self.budget.compose(multipliers)
+            recorded = json.loads(record.params)
+            for name, value in recorded.get("values", {}).items():
+                self.past[name] = self.past.get(name, 0.0) + float(value)
+            self.budget.compose(recorded.get("privacy", {}).get("noise_multipliers", {}))
 
     def __call__(self, updates: RoundUpdates) -> Params:
         member_params = {u.member: u.params for u in updates.updates}
@@ -129,8 +132,7 @@ class RoundRecorder:
         for member, value in valuation.values.items():
             self.past[member] = self.past.get(member, 0.0) + value
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
-        shares = shares_from_values(valuation.values, valuation.flags, self.run.config.valuation.share_scale)
-        self.valued[updates.round] = _Valued(valuation, shares, sizes, rejected)
+        self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected)
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -156,6 +158,7 @@ class RoundRecorder:
         members = sorted(valuation.values)
         params_text = json.dumps(
             {
+                "values": valuation.values,
                 "params": valuation.params,
                 "utility": self.config.utility,
                 "aggregator": self.config.aggregator,
@@ -176,9 +179,11 @@ class RoundRecorder:
             params=params_text,
             seed=valuation.seed,
             members=[self.addresses[m] for m in members],
-            scores=[round(valuation.values[m] * SCORE_SCALE) for m in members],
-            shares=[valued.shares.get(m, 0) for m in members],
+            scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
         )
+        recorded = self.run.ledger.round(result.round)
+        by_address = {a: n for n, a in self.addresses.items()}
+        shares = {by_address[a]: s for a, s in zip(recorded.members, recorded.shares, strict=True)}
         return RoundReport(
             round=result.round,
             accuracy=result.accuracy,
@@ -186,7 +191,7 @@ class RoundRecorder:
             model_hash=digest.hex(),
             method=valuation.method,
             values=dict(valuation.values),
-            shares=valued.shares,
+            shares=shares,
             flags=dict(valuation.flags),
             evaluations=valuation.evaluations,
             valuation_seconds=valuation.seconds,

@@ -12,12 +12,15 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from fairshare.errors import ContractNotFoundError, GovernanceError, TransactionError
-from fairshare.governance.proposals import KINDS, NAMES, Proposal, ProposalAction, VoteRecord
+from fairshare.governance.proposals import KINDS, NAMES, Proposal, ProposalAction, Rules, VoteRecord
 from fairshare.ledger import Chain, Deployment
-from fairshare.ledger.deploy import contract_at
+from fairshare.ledger.deploy import check_same_chain, contract_at
 from fairshare.ledger.events import EventIndex
 
 __all__ = ["GovernanceClient", "Policy"]
+
+# positions in the Governor's Proposal struct, as its public getter returns it
+_END, _TIMELOCK, _VOTES_FOR, _VOTES_AGAINST = 8, 13, 18, 19
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,33 @@ class Policy:
     valuation_method: str
     valuation_params: str
     released_model: bytes
-    weighting: int
-    quorum_bps: int
-    threshold_bps: int
-    voting_period: int
-    timelock: int
+    rules: Rules
     members: int
+    share_scale: int
+    round_cap: int
+    paused_until: int
+    pause_blocks: int
+    pauser_armed: bool
+
+    @property
+    def weighting(self) -> int:
+        return self.rules.weighting
+
+    @property
+    def quorum_bps(self) -> int:
+        return self.rules.quorum_bps
+
+    @property
+    def threshold_bps(self) -> int:
+        return self.rules.threshold_bps
+
+    @property
+    def voting_period(self) -> int:
+        return self.rules.voting_period
+
+    @property
+    def timelock(self) -> int:
+        return self.rules.timelock
 
 
 class GovernanceClient:
@@ -43,9 +67,11 @@ class GovernanceClient:
             raise ContractNotFoundError(
                 f"consortium {deployment.name!r} was deployed without a Governor; start a new run with `fairshare init`"
             )
+        check_same_chain(chain, deployment)
         self.chain = chain
         self.governor = contract_at(chain, "Governor", deployment.governor)
         self.revenue = contract_at(chain, "RevenueShares", deployment.revenue_shares)
+        self.log = contract_at(chain, "TrainingLog", deployment.training_log)
         self.index = index or EventIndex(chain.w3, [self.governor], deployment.block)
         if self.governor.address not in self.index.contracts:
             self.index = EventIndex(chain.w3, [self.governor], deployment.block)
@@ -90,28 +116,34 @@ class GovernanceClient:
             raise GovernanceError(f"no proposal {proposal_id}") from exc
 
     def blocks_until_executable(self, proposal_id: int) -> int:
-        end = int(self.governor.functions.proposals(proposal_id).call()[8])
-        timelock = int(self.governor.functions.timelock().call())
+        """Blocks to let pass until the proposal's state is "ready" (its execution window then lasts at least 10)."""
+        stored = self.governor.functions.proposals(proposal_id).call()
+        end, timelock = int(stored[_END]), int(stored[_TIMELOCK])
         return max(0, end + timelock + 1 - int(self.chain.w3.eth.block_number))
 
     def is_member(self, account: str) -> bool:
         """Admitted and not removed, as the Governor says now."""
         return bool(self.governor.functions.is_member(account).call())
 
+    def member_name(self, account: str) -> str:
+        """The name the Governor admitted ``account`` under ("" if it never was a member)."""
+        return str(self.governor.functions.member_name(Web3.to_checksum_address(account)).call())
+
     def policy(self) -> Policy:
-        g = self.governor.functions
+        g, r = self.governor.functions, self.revenue.functions
         return Policy(
             price_per_row=int(g.price_per_row().call()),
-            treasury_cut_bps=int(self.revenue.functions.treasury_cut_bps().call()),
+            treasury_cut_bps=int(r.treasury_cut_bps().call()),
             valuation_method=str(g.valuation_method().call()),
             valuation_params=str(g.valuation_params().call()),
             released_model=bytes(g.released_model().call()),
-            weighting=int(g.weighting().call()),
-            quorum_bps=int(g.quorum_bps().call()),
-            threshold_bps=int(g.threshold_bps().call()),
-            voting_period=int(g.voting_period().call()),
-            timelock=int(g.timelock().call()),
+            rules=Rules(*(int(v) for v in g.rules().call())),
             members=int(g.member_count().call()),
+            share_scale=int(self.log.functions.share_scale().call()),
+            round_cap=int(self.log.functions.round_cap().call()),
+            paused_until=int(r.paused_until().call()),
+            pause_blocks=int(r.pause_blocks().call()),
+            pauser_armed=bool(r.pauser_armed().call()),
         )
 
     def proposals(self) -> list[Proposal]:
@@ -143,11 +175,19 @@ class GovernanceClient:
                     snapshot=int(e.args["snapshot"]),
                     end=int(e.args["end"]),
                     total_weight=int(e.args["total_weight"]),
-                    votes_for=int(stored[10]),
-                    votes_against=int(stored[11]),
+                    votes_for=int(stored[_VOTES_FOR]),
+                    votes_against=int(stored[_VOTES_AGAINST]),
                     state=self.state(pid),
                     votes=tuple(votes.get(pid, [])),
                     executed_block=executed.get(pid),
+                    weighting=int(e.args["weighting"]),
+                    quorum_bps=int(e.args["quorum_bps"]),
+                    threshold_bps=int(e.args["threshold_bps"]),
+                    super_bps=int(e.args["super_bps"]),
+                    timelock=int(e.args["timelock"]),
+                    expires=int(e.args["expires"]),
+                    member_count=int(e.args["member_count"]),
+                    block=e.block,
                 )
             )
         return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fairshare.errors import GovernanceError
 
-__all__ = ["KINDS", "Proposal", "ProposalAction", "VoteRecord", "pack_governance", "unpack_governance"]
+__all__ = ["KINDS", "ROLES", "Proposal", "ProposalAction", "Rules", "VoteRecord", "pack_share_rule"]
 
 KINDS = {
     "treasury-cut": 0,
@@ -17,22 +17,84 @@ KINDS = {
     "price": 5,
     "oracle": 6,
     "governance": 7,
+    "pause": 8,
+    "role": 9,
+    "share-rule": 10,
 }
 NAMES = {v: k for k, v in KINDS.items()}
+ROLE_KINDS = frozenset({"oracle", "governance", "role", "share-rule"})
+"""Role changes: they need a supermajority of the total weight and of members, and the longer timelock."""
+ROLES = ("pauser", "operator", "treasury")
 ZERO_ADDRESS = "0x" + "00" * 20
-FIELD = 2**48
+FIELD = 2**32
+RULE_FIELDS = (
+    "weighting",
+    "quorum_bps",
+    "threshold_bps",
+    "super_bps",
+    "voting_period",
+    "timelock",
+    "role_timelock",
+    "execution_window",
+)
 
 
-def pack_governance(quorum_bps: int, threshold_bps: int, voting_period: int, timelock: int, weighting: int) -> int:
-    """Five governance parameters in one uint256 (48 bits each), as the Governor unpacks them."""
-    values = (quorum_bps, threshold_bps, voting_period, timelock, weighting)
-    if any(not 0 <= v < FIELD for v in values) or quorum_bps > 10_000 or threshold_bps > 10_000 or weighting > 1:
-        raise GovernanceError(f"governance parameters out of range: {values}")
-    return sum(v << (48 * i) for i, v in enumerate(values))
+@dataclass(frozen=True)
+class Rules:
+    """The Governor's voting rules (durations in blocks), with the ranges the contract enforces."""
+
+    weighting: int
+    quorum_bps: int
+    threshold_bps: int
+    super_bps: int
+    voting_period: int
+    timelock: int
+    role_timelock: int
+    execution_window: int
+
+    def __post_init__(self) -> None:
+        problems = []  # the Governor's own words for each range it enforces
+        if self.weighting not in (0, 1):
+            problems.append("unknown weighting (0 members, 1 shares)")
+        if not 1 <= self.quorum_bps <= 10_000:
+            problems.append("quorum must be 1 to 10000 bps")
+        if not 5000 <= self.threshold_bps <= 9999:
+            problems.append("threshold must be 5000 to 9999 bps")
+        if not 5000 <= self.super_bps <= 9999:
+            problems.append("supermajority must be 5000 to 9999 bps")
+        if not 1 <= self.voting_period <= 1_000_000:
+            problems.append("voting period out of range (1 to 1000000 blocks)")
+        if not self.timelock < self.role_timelock:
+            problems.append("role changes need a longer timelock than other proposals")
+        if not (self.timelock >= 0 and self.role_timelock <= 1_000_000):
+            problems.append("timelock out of range (0 to 1000000 blocks)")
+        if not 10 <= self.execution_window <= 1_000_000:
+            problems.append("execution window out of range (10 to 1000000 blocks)")
+        if problems:
+            raise GovernanceError("governance rules refused: " + "; ".join(problems))
+
+    def pack(self) -> int:
+        """The rules in one uint256 (32 bits each, ``weighting`` lowest), as a governance proposal carries them."""
+        return sum(getattr(self, name) << (32 * i) for i, name in enumerate(RULE_FIELDS))
+
+    @classmethod
+    def unpack(cls, number: int) -> Rules:
+        return cls(*((number >> (32 * i)) & (FIELD - 1) for i in range(len(RULE_FIELDS))))
+
+    def describe(self) -> str:
+        who = "shares" if self.weighting else "members"
+        return (
+            f"votes by {who}, quorum {self.quorum_bps} bps, threshold {self.threshold_bps} bps, role changes "
+            f"{self.super_bps} bps of all weight, voting {self.voting_period} blocks, timelock {self.timelock} "
+            f"(roles {self.role_timelock}), execution within {self.execution_window}"
+        )
 
 
-def unpack_governance(number: int) -> tuple[int, int, int, int, int]:
-    return tuple((number >> (48 * i)) & (FIELD - 1) for i in range(5))  # type: ignore[return-value]
+def pack_share_rule(share_scale: int, round_cap: int) -> int:
+    """The share rule as a ``share-rule`` proposal carries it: scale in the low 128 bits, cap in the high."""
+    if not 1 <= share_scale <= 10**18 or not 1 <= round_cap < 2**128:
+        raise GovernanceError(f"share rule out of range: scale {share_scale} (1..1e18), cap {round_cap} (>= 1)")
+    return share_scale + (round_cap << 128)
 
 
 @dataclass(frozen=True)
@@ -50,6 +112,10 @@ class ProposalAction:
             raise GovernanceError(f"unknown proposal kind {self.kind!r}; kinds: {', '.join(KINDS)}")
         if len(self.text.encode()) > 256:
             raise GovernanceError("proposal text is limited to 256 bytes")
+        if self.kind == "role" and self.text not in ROLES:
+            raise GovernanceError(f"unknown role {self.text!r}; roles: {', '.join(ROLES)}")
+        if self.kind == "governance":
+            Rules.unpack(self.number)  # refuses rules that would leave governance unable to act
 
     def describe(self) -> str:
         if self.kind == "treasury-cut":
@@ -66,8 +132,19 @@ class ProposalAction:
             return f"remove member {self.account}"
         if self.kind == "oracle":
             return f"make {self.account} the oracle"
-        q, t, v, lock, w = unpack_governance(self.number)
-        return f"governance: quorum {q} bps, threshold {t} bps, voting {v} blocks, timelock {lock}, weighting {w}"
+        if self.kind == "pause":
+            return f"pause the money for {self.number} blocks" if self.number else "resume the money now"
+        if self.kind == "role":
+            extra = f" (emergency pauses of {self.number} blocks)" if self.text == "pauser" else ""
+            return f"make {self.account} the {self.text}{extra}"
+        if self.kind == "share-rule":
+            scale, cap = self.number & (2**128 - 1), self.number >> 128
+            return f"mint {scale:,} shares per unit of score, at most {cap:,} per round"
+        return "governance: " + Rules.unpack(self.number).describe()
+
+    @property
+    def role_change(self) -> bool:
+        return self.kind in ROLE_KINDS
 
 
 @dataclass(frozen=True)
@@ -92,3 +169,12 @@ class Proposal:
     state: str
     votes: tuple[VoteRecord, ...] = ()
     executed_block: int | None = None
+    weighting: int = 0
+    quorum_bps: int = 0
+    threshold_bps: int = 0
+    super_bps: int = 0
+    timelock: int = 0
+    expires: int = 0
+    member_count: int = 0
+    block: int = 0
+    """The rule frozen when the proposal was opened (the Proposed event), and the block it was opened in."""

@@ -7,7 +7,9 @@ pinned package under ``<home>/node`` on first use; ``start_anvil`` runs it with 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -31,11 +33,21 @@ class AnvilNode:
     state: Path
 
     def stop(self) -> None:
-        self.process.terminate()
+        """Stop anvil and everything it started: npm's ``anvil`` is a Node wrapper that spawns the binary, so
+        terminating the wrapper alone would leave the node running; it runs in its own process group."""
+        _signal_group(self.process, signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def ensure_anvil(home: Path) -> Path:
@@ -72,18 +84,23 @@ def start_anvil(home: Path, port: int = 8545, state: Path | None = None, timeout
         [str(executable), "--host", "127.0.0.1", "--port", str(port), "--state", str(state), "--silent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
-            raise ChainConnectionError(f"anvil exited at start (port {port} in use?): {error.strip()[-400:]}")
-        try:
-            body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-            if requests.post(url, json=body, timeout=1).ok:
-                return AnvilNode(process, url, state)
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                error = process.stderr.read().decode() if process.stderr else ""
+                raise ChainConnectionError(f"anvil exited at start (port {port} in use?): {error.strip()[-400:]}")
+            try:
+                body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+                if requests.post(url, json=body, timeout=1).ok:
+                    return AnvilNode(process, url, state)
+            except requests.RequestException:
+                time.sleep(0.1)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM) while starting: never leave anvil behind
+        _signal_group(process, signal.SIGKILL)
+        raise
+    _signal_group(process, signal.SIGKILL)
     raise ChainConnectionError(f"anvil did not answer on {url} within {timeout:.0f} s")

@@ -1,16 +1,23 @@
 """The audit: rebuild every balance from chain events alone and check the money invariants.
 
-It replays the same integer accumulator the contract runs (mints and distributions in chain order), so its
-numbers are derived independently of the contract's own bookkeeping, then compares:
+It reads every log from the chain itself, never from the local event index (a cache anyone with file access
+can edit), and replays the same integer accumulator the contract runs (mints and distributions in chain
+order), so its numbers are derived independently of the contract's own bookkeeping. Then it compares:
 
-- conservation: deposited == withdrawn + contract balance (nothing created, nothing lost);
+- conservation: deposited == withdrawn + what the contract holds; anything held beyond that is reported as
+  unsolicited (coin forced in, stray token transfers); holding less fails (a token that shrank the balance);
 - entitlements: each account's replayed entitlement == the contract's ``entitled``;
 - no overpayment: withdrawn <= entitled for every account, and withdrawals in events == ``withdrawn``;
 - remainder: deposited - sum(entitled) is the explicitly undistributed amount plus rounding dust below one
   unit per account (the carried accumulator remainder), never negative;
-- settlements: every settlement id distributed once;
-- rounds: each record's hash recomputes from its event and its shares match the mints; the number of
-  records and the newest record's hash match contract storage;
+- settlements: every source's running total only grew, each distribution paid exactly the growth, the
+  treasury got exactly floor(amount x cut / 10000) under the cut in force, and the contract's
+  ``settled_total`` agrees for every source;
+- rounds: numbered 1..N without gaps; each record's hash recomputes from its event and equals contract
+  storage for every round; its shares are the share rule in force applied to its scores, and equal the mints;
+  every paid member was an admitted member at that block and none is the oracle;
+- roles: the Governor owns both contracts, the TrainingLog is the only minter, the oracle is no member and
+  not the treasury; every pause is listed with who paused and until when;
 - models: each round's model hash equals the hash recomputed from the model artifact on disk.
 """
 
@@ -24,12 +31,14 @@ from eth_abi import encode
 from web3 import Web3
 
 from fairshare.ledger.chain import Chain
-from fairshare.ledger.client import LedgerClient
+from fairshare.ledger.client import Distribution, LedgerClient, Mint, RoundRecord
 from fairshare.ledger.deploy import Deployment
 
-__all__ = ["AuditReport", "Check", "audit", "replay"]
+__all__ = ["AuditReport", "Check", "Replay", "audit", "replay", "shares_for"]
 
 MAGNITUDE = 2**128
+SCORE_SCALE = 10**9
+MAX_BPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class AuditReport:
     shares: dict[str, int] = field(default_factory=dict)
     deposited: int = 0
     remainder: int = 0
+    unsolicited: int = 0
+    pauses: list[dict[str, object]] = field(default_factory=list)
     history: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -59,9 +70,11 @@ class AuditReport:
             "checks": [asdict(c) for c in self.checks],
             "deposited": self.deposited,
             "remainder": self.remainder,
+            "unsolicited": self.unsolicited,
             "entitled": self.entitled,
             "withdrawn": self.withdrawn,
             "shares": self.shares,
+            "pauses": self.pauses,
             "governance": self.history,
         }
 
@@ -116,12 +129,145 @@ def replay(client: LedgerClient, treasury: str, mints: list | None = None, distr
     return state
 
 
-def _record_hash(r) -> bytes:
+def shares_for(scores: list[int] | tuple[int, ...], share_scale: int, round_cap: int) -> list[int]:
+    """The TrainingLog's share rule, in Python: the audit recomputes every round's shares with it."""
+    raw = [max(s, 0) * share_scale // SCORE_SCALE for s in scores]
+    total = sum(raw)
+    if total <= round_cap:
+        return raw
+    return [r * round_cap // total for r in raw]
+
+
+def _record_hash(r: RoundRecord) -> bytes:
     encoded = encode(
         ["uint256", "bytes32", "string", "string", "uint256", "address[]", "int256[]", "uint256[]"],
         [r.round_id, r.model_hash, r.method, r.params, r.seed, list(r.members), list(r.scores), list(r.shares)],
     )
     return Web3.keccak(encoded)
+
+
+def _at(changes: list[tuple[int, int, object]], block: int, log_index: int) -> object:
+    """The value of a setting at (block, log_index): the last change before it."""
+    value = None
+    for b, i, v in changes:
+        if (b, i) < (block, log_index):
+            value = v
+    return value
+
+
+def _settlement_check(client: LedgerClient, distributions: list[Distribution], cuts: list) -> tuple[Check, int]:
+    settled: dict[bytes, int] = {}
+    bad: list[str] = []
+    surplus = 0
+    for d in distributions:
+        bps = _at(cuts, d.block, d.log_index)
+        if bps is None or d.treasury_cut != d.amount * int(bps) // MAX_BPS:
+            bad.append(f"distribution in block {d.block}: treasury cut {d.treasury_cut} is not {bps} bps of {d.amount}")
+        if not d.sources:
+            surplus += d.amount
+            continue
+        growth = 0
+        for source, total in zip(d.sources, d.totals, strict=True):
+            previous = settled.get(source, 0)
+            if total <= previous:
+                bad.append(f"source {source.hex()[:12]}… settled {total} after {previous}")
+            growth += total - previous
+            settled[source] = total
+        if growth != d.amount:
+            bad.append(f"distribution in block {d.block} paid {d.amount} for a growth of {growth}")
+    stale = [s.hex()[:12] for s, t in settled.items() if client.settled_total(s) != t]
+    if stale:
+        bad.append(f"contract's settled totals differ for sources {', '.join(stale)}")
+    detail = (
+        f"{len(distributions)} distributions over {len(settled)} sources; every running total grew and was paid "
+        "exactly its growth; treasury cuts exact" + (f"; {surplus} of unsolicited value distributed" if surplus else "")
+    )
+    return Check("each revenue paid once", not bad, "; ".join(bad) if bad else detail), len(settled)
+
+
+def _rounds_check(client: LedgerClient, records: list[RoundRecord], mints: list[Mint]) -> Check:
+    log, governor = client.log, client.governor
+    rules = [
+        (e.block, e.log_index, (e.args["share_scale"], e.args["round_cap"]))
+        for e in client.events(log, "ShareRuleChanged")
+    ]
+    oracles = [
+        (e.block, e.log_index, e.args["account"])
+        for e in client.events(log, "RoleChanged")
+        if e.args["role"] == "oracle"
+    ]
+    member_changes = [
+        (e.block, e.args["account"], e.args["admitted"]) for e in client.events(governor, "MemberChanged")
+    ]
+    minted: dict[tuple[int, str], int] = defaultdict(int)
+    for m in mints:
+        minted[(m.round_id, m.account)] += m.amount
+    problems: list[str] = []
+    admitted: set[str] = set()
+    applied = 0
+    for expected_id, r in enumerate(sorted(records, key=lambda r: r.round_id), start=1):
+        while applied < len(member_changes) and member_changes[applied][0] <= r.block:
+            _, account, joined = member_changes[applied]
+            (admitted.add if joined else admitted.discard)(account)
+            applied += 1
+        where = f"round {r.round_id}"
+        if r.round_id != expected_id:
+            problems.append(f"{where} recorded where round {expected_id} was due")
+        if _record_hash(r) != r.record_hash:
+            problems.append(f"{where}: record hash does not recompute from its event")
+        if bytes(log.functions.record_hash_of(r.round_id).call()) != r.record_hash:
+            problems.append(f"{where}: record differs from the contract's stored hash")
+        if bytes(log.functions.model_hash_of(r.round_id).call()) != r.model_hash:
+            problems.append(f"{where}: model hash differs from the contract's storage")
+        rule = _at(rules, r.block, 10**9)
+        if rule is None or list(r.shares) != shares_for(r.scores, *rule):  # type: ignore[misc]
+            problems.append(f"{where}: shares {list(r.shares)} are not the share rule {rule} applied to its scores")
+        expected = {(r.round_id, a): s for a, s in zip(r.members, r.shares, strict=True) if s > 0}
+        if expected != {k: v for k, v in minted.items() if k[0] == r.round_id}:
+            problems.append(f"{where}: minted shares differ from the record")
+        oracle = _at(oracles, r.block, 10**9)
+        outsiders = [a for a in r.members if a not in admitted or a == oracle]
+        if outsiders:
+            problems.append(f"{where}: paid accounts that were not admitted members (or the oracle): {outsiders}")
+    stored = int(log.functions.round_count().call())
+    if stored != len(records):
+        problems.append(f"{stored} rounds in contract storage, {len(records)} in events")
+    detail = (
+        f"{len(records)} rounds; hashes recompute and match storage; shares follow the share rule and match the mints"
+    )
+    return Check("round records intact", not problems, "; ".join(problems[:8]) if problems else detail)
+
+
+def _roles_check(client: LedgerClient, chain: Chain) -> tuple[Check, list[dict[str, object]]]:
+    revenue, log, governor = client.revenue.functions, client.log.functions, client.governor
+    oracle = Web3.to_checksum_address(log.oracle().call())
+    treasury = Web3.to_checksum_address(revenue.treasury().call())
+    problems = []
+    if Web3.to_checksum_address(revenue.owner().call()) != governor.address:
+        problems.append("RevenueShares is not owned by the Governor")
+    if Web3.to_checksum_address(log.owner().call()) != governor.address:
+        problems.append("TrainingLog is not owned by the Governor")
+    if Web3.to_checksum_address(revenue.minter().call()) != client.log.address:
+        problems.append("the share minter is not the TrainingLog")
+    if governor.functions.is_member(oracle).call():
+        problems.append(f"the oracle {oracle} is a member")
+    if oracle == treasury:
+        problems.append("the oracle is the treasury")
+    head = int(chain.w3.eth.block_number)
+    pauses = [
+        {
+            "block": e.block,
+            "by": e.args["by"],
+            "until_block": int(e.args["until_block"]),
+            "pauser_armed": bool(e.args["pauser_armed"]),
+        }
+        for e in client.events(client.revenue, "PauseChanged")
+    ]
+    until = int(revenue.paused_until().call())
+    detail = f"Governor owns both contracts; oracle {oracle} is no payee; {len(pauses)} pause changes" + (
+        f"; PAUSED until block {until} (now {head})" if until > head else "; not paused"
+    )
+    return Check("roles", not problems, "; ".join(problems) if problems else detail), pauses
 
 
 def audit(
@@ -130,7 +276,13 @@ def audit(
     model_hashes: Mapping[int, bytes] | None = None,
     client: LedgerClient | None = None,
 ) -> AuditReport:
-    client = client or LedgerClient(chain, deployment)
+    """Audit a deployment from the chain alone (plus model artifacts, when given).
+
+    ``client`` may be passed to share its reads with other checks, but only with an in-memory index that this
+    process filled from the chain: a file-backed index is a cache, and the audit does not trust caches.
+    """
+    if client is None or client.index.path is not None:
+        client = LedgerClient(chain, deployment)
     treasury = Web3.to_checksum_address(client.revenue.functions.treasury().call())
     mints, distributions = client.mints(), client.distributions()
     state = replay(client, treasury, mints, distributions)
@@ -143,11 +295,22 @@ def audit(
     checks: list[Check] = []
 
     withdrawn_total = sum(withdrawn_events.values())
+    owed = state.deposited - withdrawn_total
+    unsolicited = totals["balance"] - owed
+    books = state.deposited == totals["deposited"] and withdrawn_total == totals["withdrawn"]
     checks.append(
         Check(
             "money conserved",
-            state.deposited == withdrawn_total + totals["balance"] and state.deposited == totals["deposited"],
-            f"deposited {state.deposited} = withdrawn {withdrawn_total} + contract balance {totals['balance']}",
+            books and unsolicited >= 0,
+            f"deposited {state.deposited} = withdrawn {withdrawn_total} + owed {owed}; contract holds "
+            f"{totals['balance']}"
+            + (
+                f" (unsolicited {unsolicited}: anyone may distribute it with distribute_surplus)"
+                if unsolicited > 0
+                else ""
+            )
+            + (f"; SHORT by {-unsolicited}: the token shrank the contract's balance" if unsolicited < 0 else "")
+            + ("" if books else "; events disagree with the contract's totals"),
         )
     )
 
@@ -184,33 +347,14 @@ def audit(
         )
     )
 
-    ids = [d.settlement_id for d in distributions]
-    checks.append(Check("each settlement paid once", len(ids) == len(set(ids)), f"{len(ids)} settlements"))
+    cuts = [(e.block, e.log_index, e.args["bps"]) for e in client.events(client.revenue, "TreasuryCutChanged")]
+    settlement, _ = _settlement_check(client, distributions, cuts)
+    checks.append(settlement)
 
     records = client.rounds()
-    minted: dict[tuple[int, str], int] = defaultdict(int)
-    for m in mints:
-        minted[(m.round_id, m.account)] += m.amount
-    bad_rounds = []
-    for r in records:
-        expected = {(r.round_id, a): s for a, s in zip(r.members, r.shares, strict=True) if s > 0}
-        actual = {k: v for k, v in minted.items() if k[0] == r.round_id}
-        if _record_hash(r) != r.record_hash or expected != actual:
-            bad_rounds.append(r.round_id)
-    stored_count = int(client.log.functions.round_count().call())
-    newest = max(records, key=lambda r: r.round_id, default=None)
-    if newest is not None and bytes(client.log.functions.record_hash_of(newest.round_id).call()) != newest.record_hash:
-        bad_rounds.append(newest.round_id)
-    checks.append(
-        Check(
-            "round records intact",
-            not bad_rounds and stored_count == len(records),
-            f"{len(records)} rounds; record hashes recompute from events and minted shares match"
-            if not bad_rounds and stored_count == len(records)
-            else f"rounds {bad_rounds} do not match their mints or stored hash; "
-            f"{stored_count} stored vs {len(records)} events",
-        )
-    )
+    checks.append(_rounds_check(client, records, mints))
+    roles, pauses = _roles_check(client, chain)
+    checks.append(roles)
 
     if model_hashes is not None:
         missing = [r.round_id for r in records if r.round_id not in model_hashes]
@@ -232,4 +376,6 @@ def audit(
         shares=dict(state.shares),
         deposited=state.deposited,
         remainder=remainder,
+        unsolicited=max(unsolicited, 0),
+        pauses=pauses,
     )

@@ -2,7 +2,8 @@
 
 Transactions are always signed locally with eth-account and sent raw; only the provider differs: the
 embedded chain (``<home>/chain.sqlite``) or any Ethereum JSON-RPC node by URL. On a URL the operator's key
-comes from ``FAIRSHARE_DEPLOYER_KEY``; on the embedded chain it is the first funded development account.
+comes from ``FAIRSHARE_DEPLOYER_KEY`` (without it the chain is read-only); on the embedded chain it is the
+home's own operator key, created in its keystore on first use.
 Reverts and node errors are turned into ``TransactionError`` with the contract's reason.
 """
 
@@ -33,12 +34,25 @@ EMBEDDED_FILE = "chain.sqlite"
 
 @dataclass
 class Chain:
-    """A connected chain and the operator account that pays for the consortium's transactions."""
+    """A connected chain and the operator account that pays for the consortium's transactions.
+
+    Reading needs no key: a chain reached by URL without ``FAIRSHARE_DEPLOYER_KEY`` serves read-only commands
+    (audit, status, the dashboard), and ``operator`` says what to set only when something must be signed.
+    """
 
     w3: Web3
     url: str
-    operator: LocalAccount
+    signer: LocalAccount | None
     embedded: Any = field(default=None, repr=False)
+
+    @property
+    def operator(self) -> LocalAccount:
+        if self.signer is None:
+            raise ChainConnectionError(
+                f"this command sends transactions on {self.url}: export {DEPLOYER_KEY_ENV} with the private key "
+                "of the consortium's funded operator account (reading, e.g. `fairshare audit`, needs no key)"
+            )
+        return self.signer
 
     @property
     def chain_id(self) -> int:
@@ -114,14 +128,34 @@ def _reason(exc: Exception) -> str:
     return message.removeprefix("execution reverted: ").strip()
 
 
+OPERATOR_KEY = "operator"
+"""Keystore name of a home's own operator account on the embedded chain."""
+OPERATOR_FLOAT = 10**23
+"""Native coin the embedded chain's operator is topped up to, from the chain's development accounts."""
+
+
 def _embedded(home: Path) -> Chain:
+    """The embedded chain under ``home``, operated by the home's own key.
+
+    The operator (deployer, oracle, first pauser) is a key made for this home and kept encrypted in its
+    keystore, never eth-tester's well-known development keys, which anyone could sign with. The development
+    accounts only fund it.
+    """
     from fairshare.ledger.embedded import open_embedded
+    from fairshare.ledger.keystore import Keystore
 
     path = home / EMBEDDED_FILE
     embedded = open_embedded(path)
     w3 = Web3(EthereumTesterProvider(embedded.tester))
-    operator = Account.from_key(embedded.backend.account_keys[0].to_bytes())
-    return Chain(w3=w3, url=f"embedded:{path}", operator=operator, embedded=embedded)
+    keystore = Keystore(home / "keystore")
+    made = keystore.path(OPERATOR_KEY).exists()
+    operator = keystore.load(OPERATOR_KEY) if made else keystore.create(OPERATOR_KEY)
+    chain = Chain(w3=w3, url=f"embedded:{path}", signer=operator, embedded=embedded)
+    balance = w3.eth.get_balance(operator.address)
+    if balance < OPERATOR_FLOAT // 10:
+        faucet = Account.from_key(embedded.backend.account_keys[0].to_bytes())
+        chain.transact(faucet, {"to": operator.address, "value": OPERATOR_FLOAT - balance, "gas": 21_000}, "funding")
+    return chain
 
 
 def _remote(url: str) -> Chain:
@@ -137,14 +171,12 @@ def _remote(url: str) -> Chain:
         ) from exc
     key = os.environ.get(DEPLOYER_KEY_ENV)
     if not key:
-        raise ChainConnectionError(
-            f"{DEPLOYER_KEY_ENV} is not set: export the private key of a funded account to use {url}"
-        )
+        return Chain(w3=w3, url=url, signer=None)  # read-only until a transaction is needed
     try:
         operator = Account.from_key(key)
     except (ValueError, TypeError) as exc:
         raise ChainConnectionError(f"{DEPLOYER_KEY_ENV} is not a valid private key (0x + 64 hex digits)") from exc
-    return Chain(w3=w3, url=url, operator=operator)
+    return Chain(w3=w3, url=url, signer=operator)
 
 
 def connect(url: str | None, home: Path) -> Chain:

@@ -1,11 +1,13 @@
 """Typed calls on a deployed consortium: record rounds, distribute revenue, withdraw, read balances and history.
 
 Every write is idempotent where a retry after a crash could otherwise repeat it: a round already recorded
-with the same model hash is returned as is, and a settlement id already distributed is reported, not paid.
+with the same model hash is returned as is, and revenue is settled as per-source running totals that the
+contract only lets grow, so a repeated settlement is refused, not paid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,13 @@ from web3 import Web3
 from fairshare.errors import LedgerError, TransactionError
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.contracts import compiled
-from fairshare.ledger.deploy import Deployment, contract_at
-from fairshare.ledger.events import EventIndex
+from fairshare.ledger.deploy import Deployment, check_same_chain, contract_at
+from fairshare.ledger.events import EventIndex, IndexedEvent
 
-__all__ = ["Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent"]
+__all__ = ["MAX_SOURCES", "Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent"]
+
+MAX_SOURCES = 64
+"""Revenue sources one distribution transaction takes (RevenueShares.MAX_SOURCES)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Distribution:
     block: int
     log_index: int
     tx_hash: str
+    sources: tuple[bytes, ...] = ()
+    totals: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,13 @@ class LedgerClient:
             if deployment.token
             else None
         )
-        contracts = [self.revenue, self.log]
-        if deployment.governor:
-            contracts.append(contract_at(chain, "Governor", deployment.governor))
-        self.index = EventIndex(chain.w3, contracts, deployment.block, index_path)
+        self.governor = contract_at(chain, "Governor", deployment.governor)
+        check_same_chain(chain, deployment)  # our code is there; is it still this run's deployment?
+        self.index = EventIndex(chain.w3, [self.revenue, self.log, self.governor], deployment.block, index_path)
+
+    def events(self, contract: Any, name: str) -> list[IndexedEvent]:
+        """Every ``name`` event of ``contract`` in chain order (through the index)."""
+        return self.index.events(contract.address, name)
 
     # writes -----------------------------------------------------------------------------------------------
 
@@ -103,9 +113,12 @@ class LedgerClient:
         seed: int,
         members: list[str],
         scores: list[int],
-        shares: list[int],
     ) -> str:
-        """Record a round and mint its shares in one transaction; returns the transaction hash."""
+        """Record a round; the contract mints the shares its scores earn in the same transaction.
+
+        Members go on chain in ascending address order (the contract's rule for a duplicate-free list); a round
+        already recorded with the same model hash is returned as is (a retry after a crash).
+        """
         existing = bytes(self.log.functions.model_hash_of(round_id).call())
         if existing != bytes(32):
             if existing == model_hash:
@@ -115,6 +128,16 @@ class LedgerClient:
             )
         if len(params.encode()) > 2048:
             raise LedgerError(f"valuation parameters are {len(params.encode())} bytes; the round log takes 2048")
+        if len(members) != len(scores):
+            raise LedgerError(f"round {round_id}: {len(members)} members but {len(scores)} scores")
+        last = int(self.log.functions.last_round().call())
+        if round_id != last + 1:
+            raise LedgerError(
+                f"round {round_id} cannot be recorded: the chain's last round is {last}; rounds go in order"
+            )
+        ordered = sorted(
+            zip((Web3.to_checksum_address(m) for m in members), scores, strict=True), key=lambda p: int(p[0], 16)
+        )
         receipt = self.chain.send(
             oracle,
             self.log,
@@ -124,29 +147,52 @@ class LedgerClient:
             method,
             params,
             seed,
-            [Web3.to_checksum_address(m) for m in members],
-            scores,
-            shares,
+            [m for m, _ in ordered],
+            [s for _, s in ordered],
             what=f"recording round {round_id}",
         )
         return receipt["transactionHash"].to_0x_hex()
 
-    def distribute(self, payer: LocalAccount, settlement_id: bytes, amount: int) -> str:
-        """Pay ``amount`` into the split under ``settlement_id``; raises if that id was already distributed."""
-        if amount <= 0:
-            raise LedgerError(f"a distribution needs a positive amount; got {amount}")
-        if self.is_settled(settlement_id):
-            raise TransactionError(f"settlement {settlement_id.hex()} was already distributed; not paying twice")
+    def shares_for(self, scores: list[int]) -> list[int]:
+        """The shares ``scores`` would mint now, by the contract's own rule."""
+        return [int(s) for s in self.log.functions.shares_for(scores).call()]
+
+    def settle(self, payer: LocalAccount, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]:
+        """Pay the growth of each source's running total into the split; returns (amount, transaction hash).
+
+        ``totals`` maps a revenue source (32 bytes, e.g. ``key_source(key_id)``) to its running total billed. The
+        contract pays ``total - settled_total(source)`` for each and refuses a total that does not grow, so a
+        retried, replayed or doctored settlement cannot pay the same revenue twice.
+        """
+        if not totals:
+            raise LedgerError("a settlement needs at least one revenue source")
+        if len(totals) > MAX_SOURCES:
+            raise LedgerError(f"a settlement takes at most {MAX_SOURCES} sources per transaction; got {len(totals)}")
+        amount = 0
+        for source, total in totals.items():
+            settled = self.settled_total(source)
+            if total <= settled:
+                raise TransactionError(
+                    f"source {source.hex()[:16]}… is already settled up to {settled}; a running total of {total} "
+                    "would pay revenue twice"
+                )
+            amount += total - settled
+        args = (settlement_id, list(totals), list(totals.values()))
         if self.token is None:
             receipt = self.chain.send(
-                payer, self.revenue, "distribute", settlement_id, amount, value=amount, what="distributing revenue"
+                payer, self.revenue, "distribute", *args, value=amount, what="distributing revenue"
             )
         else:
             self.chain.send(payer, self.token, "approve", self.revenue.address, amount, what="approving the revenue")
-            receipt = self.chain.send(
-                payer, self.revenue, "distribute", settlement_id, amount, what="distributing revenue"
-            )
-        return receipt["transactionHash"].to_0x_hex()
+            receipt = self.chain.send(payer, self.revenue, "distribute", *args, what="distributing revenue")
+        return amount, receipt["transactionHash"].to_0x_hex()
+
+    def distribute(self, payer: LocalAccount, source: bytes, amount: int) -> str:
+        """Pay ``amount`` of new revenue from ``source`` (its running total grows by ``amount``)."""
+        if amount <= 0:
+            raise LedgerError(f"a distribution needs a positive amount; got {amount}")
+        _, tx = self.settle(payer, source, {source: self.settled_total(source) + amount})
+        return tx
 
     def withdraw(self, account: LocalAccount) -> tuple[int, str]:
         """Withdraw everything ``account`` is owed; ``(0, "")`` when nothing is due."""
@@ -167,8 +213,13 @@ class LedgerClient:
             return int(self.chain.w3.eth.get_balance(Web3.to_checksum_address(address)))
         return int(self.token.functions.balanceOf(Web3.to_checksum_address(address)).call())
 
-    def is_settled(self, settlement_id: bytes) -> bool:
-        return bool(self._view(self.revenue, "settled", settlement_id))
+    def settled_total(self, source: bytes) -> int:
+        """The running total the contract has settled for ``source``."""
+        return int(self._view(self.revenue, "settled_total", source))
+
+    def paused_until(self) -> int:
+        """The block from which the money moves again (0 or a past block: not paused)."""
+        return int(self._view(self.revenue, "paused_until"))
 
     def shares_of(self, address: str) -> int:
         return int(self._view(self.revenue, "shares_of", Web3.to_checksum_address(address)))
@@ -201,15 +252,19 @@ class LedgerClient:
     def model_hash_of(self, round_id: int) -> bytes:
         return bytes(self._view(self.log, "model_hash_of", round_id))
 
-    def round_tx(self, round_id: int) -> str:
+    def round(self, round_id: int) -> RoundRecord:
+        """The record of ``round_id`` as the chain's event holds it."""
         for record in self.rounds():
             if record.round_id == round_id:
-                return record.tx_hash
-        return ""
+                return record
+        raise LedgerError(f"round {round_id} is not recorded on chain")
+
+    def round_tx(self, round_id: int) -> str:
+        return self.round(round_id).tx_hash
 
     # history (events) -------------------------------------------------------------------------------------
 
-    def _logs(self, contract: Any, event: str) -> list[Any]:
+    def _logs(self, contract: Any, event: str) -> list[IndexedEvent]:
         return self.index.events(contract.address, event)
 
     def rounds(self) -> list[RoundRecord]:
@@ -247,6 +302,8 @@ class LedgerClient:
                 e.block,
                 e.log_index,
                 e.tx_hash,
+                tuple(bytes(x) for x in e.args["sources"]),
+                tuple(e.args["totals"]),
             )
             for e in self._logs(self.revenue, "Distributed")
         ]

@@ -19,7 +19,15 @@ from fairshare.errors import ContractNotFoundError, LedgerError
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.contracts import compiled
 
-__all__ = ["Deployment", "GovernanceSettings", "contract_at", "deploy_consortium", "deploy_test_stablecoin"]
+__all__ = [
+    "Deployment",
+    "GovernanceSettings",
+    "ShareRule",
+    "check_same_chain",
+    "contract_at",
+    "deploy_consortium",
+    "deploy_test_stablecoin",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Deployment:
     governor: str = ""
     token: str = ""
     """ERC-20 the revenue is paid in; empty for the chain's native coin."""
+    block_hash: str = ""
+    """Hash of the deployment block: a chain reset or redeployed at the same addresses no longer has it."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,7 +51,7 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            optional = {"governor", "token"}
+            optional = {"governor", "token", "block_hash"}
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
@@ -63,6 +73,24 @@ def contract_at(chain: Chain, name: str, address: str) -> Contract:
     return chain.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
 
+def check_same_chain(chain: Chain, deployment: Deployment) -> None:
+    """Refuse a chain that no longer holds the deployment block (reset, or a new chain at the same addresses).
+
+    A dev chain restarted from scratch gives the same contract addresses to the same deployer, so the code
+    check alone would read an empty consortium as if it were ours and show zeros.
+    """
+    if not deployment.block_hash:
+        return
+    block = chain.w3.eth.get_block(deployment.block) if deployment.block <= chain.w3.eth.block_number else None
+    if block is None or bytes(block["hash"]).hex() != deployment.block_hash:
+        raise ContractNotFoundError(
+            f"chain {chain.url} no longer holds the block consortium {deployment.name!r} was deployed in "
+            f"(block {deployment.block}): the chain was reset or the contracts were redeployed at the same addresses; "
+            "nothing here is this run's history. Start a new run with `fairshare init`, or point --chain at the "
+            "original chain"
+        )
+
+
 def _deploy(chain: Chain, name: str, *args: object) -> tuple[str, int]:
     artifact = compiled(name)
     factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
@@ -73,16 +101,45 @@ def _deploy(chain: Chain, name: str, *args: object) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class GovernanceSettings:
-    """Founding members and rules of the Governor; durations in blocks."""
+    """Founding members and rules of the Governor; durations in blocks.
+
+    The ranges are the Governor's own (it refuses others, so governance can always still act): quorum 1-10000
+    bps, threshold and supermajority 5000-9999 bps, role changes wait longer than other proposals.
+    """
 
     members: tuple[tuple[str, str], ...]  # (name, address)
     weighting: int = 0  # 0 one member one vote, 1 contribution shares at the snapshot
     quorum_bps: int = 5000
     threshold_bps: int = 5000
+    super_bps: int = 6667
     voting_period: int = 20
     timelock: int = 2
+    role_timelock: int = 10
+    execution_window: int = 1000
     price_per_row: int = 0
     valuation_method: str = "auto"
+    valuation_params: str = ""
+
+    def rules(self) -> tuple[int, ...]:
+        """The Governor's ``Rules`` struct, in field order."""
+        return (
+            self.weighting,
+            self.quorum_bps,
+            self.threshold_bps,
+            self.super_bps,
+            self.voting_period,
+            self.timelock,
+            self.role_timelock,
+            self.execution_window,
+        )
+
+
+@dataclass(frozen=True)
+class ShareRule:
+    """How the TrainingLog turns a round's scores into shares (see TrainingLog.vy); governed afterwards."""
+
+    share_scale: int = 10**9
+    round_cap: int = 10**10
 
 
 def deploy_consortium(
@@ -92,42 +149,51 @@ def deploy_consortium(
     treasury: str,
     treasury_cut_bps: int,
     oracle: LocalAccount,
-    governance: GovernanceSettings | None = None,
+    governance: GovernanceSettings,
     token: str = "",
+    share_rule: ShareRule = ShareRule(),
+    pause_blocks: int = 7200,
 ) -> Deployment:
-    """Deploy RevenueShares and TrainingLog, make the log the only minter of shares and, with ``governance``,
-    deploy the Governor and hand it ownership of both, so that from then on only members' votes change policy."""
+    """Deploy RevenueShares, TrainingLog and the Governor; make the log the only minter of shares and hand the
+    Governor ownership of both, so that from then on only members' votes change policy.
+
+    The oracle (records rounds) and the treasury are never members: whoever scores rounds cannot be paid by them.
+    """
     if not 0 <= treasury_cut_bps <= 10_000:
         raise LedgerError(f"treasury cut must be 0..10000 basis points; got {treasury_cut_bps}")
+    members = {Web3.to_checksum_address(a) for _, a in governance.members}
+    for role, address in (("oracle", oracle.address), ("treasury", treasury)):
+        if Web3.to_checksum_address(address) in members:
+            raise LedgerError(f"the {role} {address} is also a member; the {role} must not be paid by the rounds")
     if token and len(chain.w3.eth.get_code(Web3.to_checksum_address(token))) == 0:
         raise ContractNotFoundError(f"no token contract at {token} on {chain.url}; check [revenue] currency")
     payment = Web3.to_checksum_address(token) if token else "0x" + "00" * 20
-    shares, block = _deploy(chain, "RevenueShares", treasury, treasury_cut_bps, chain.operator.address, payment)
-    log, _ = _deploy(chain, "TrainingLog", shares, oracle.address)
+    shares, block = _deploy(
+        chain, "RevenueShares", treasury, treasury_cut_bps, chain.operator.address, payment, pause_blocks
+    )
+    log, _ = _deploy(chain, "TrainingLog", shares, oracle.address, share_rule.share_scale, share_rule.round_cap)
     revenue = contract_at(chain, "RevenueShares", shares)
     chain.send(chain.operator, revenue, "set_role", "minter", log, what="making the TrainingLog the share minter")
-    governor = ""
-    if governance is not None:
-        g = governance
-        governor, _ = _deploy(
-            chain,
-            "Governor",
-            shares,
-            log,
-            [Web3.to_checksum_address(a) for _, a in g.members],
-            [n for n, _ in g.members],
-            g.weighting,
-            g.quorum_bps,
-            g.threshold_bps,
-            g.voting_period,
-            g.timelock,
-            g.price_per_row,
-            g.valuation_method,
-        )
-        training = contract_at(chain, "TrainingLog", log)
-        chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
-        chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
-    return Deployment(name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token)
+    g = governance
+    governor, _ = _deploy(
+        chain,
+        "Governor",
+        shares,
+        log,
+        [Web3.to_checksum_address(a) for _, a in g.members],
+        [n for n, _ in g.members],
+        g.rules(),
+        g.price_per_row,
+        g.valuation_method,
+        g.valuation_params,
+    )
+    training = contract_at(chain, "TrainingLog", log)
+    chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
+    chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
+    block_hash = bytes(chain.w3.eth.get_block(block)["hash"]).hex()
+    return Deployment(
+        name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token, block_hash
+    )
 
 
 def deploy_test_stablecoin(chain: Chain, mint_to: str, amount: int) -> str:

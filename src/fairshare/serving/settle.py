@@ -1,34 +1,50 @@
-"""Settlement: all unsettled paid calls become one on-chain distribution, exactly once.
+"""Settlement: all unsettled paid calls become on-chain distributions of each API key's running total.
 
-Steps, each safe to crash after: (1) open a settlement over every unsettled usage row, recording its id
-and rows; (2) if the chain does not already know the id, distribute the amount under it; (3) mark it settled.
-A re-run after a crash finds the open settlement and resumes: the chain's record of the id decides whether
-step 2 already happened, so revenue is never distributed twice nor left behind.
+Steps, each safe to crash after: (1) open a settlement over every unsettled usage row, recording its id and
+rows; (2) for every key it covers, the running total billed to that key (everything settled before plus
+this settlement's rows) goes to the chain, which pays only the growth over what it already settled for the
+key; (3) mark it settled. A re-run after a crash finds the open settlement and resumes: keys the chain has
+already settled up to their total are skipped, so revenue is never distributed twice nor left behind —
+and because the chain refuses a total that does not grow, not even a doctored usage store can make a key's
+revenue pay twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from eth_utils import keccak
+
 from fairshare.serving.store import UsageStore
 
-__all__ = ["RevenueSink", "SettlementResult", "settle"]
+__all__ = ["SOURCES_PER_TRANSACTION", "RevenueSink", "SettlementResult", "key_source", "settle"]
+
+SOURCES_PER_TRANSACTION = 64
+"""API keys one distribution transaction settles (the contract's bound)."""
+
+
+def key_source(key_id: str) -> bytes:
+    """The revenue source an API key's payments settle under on chain."""
+    return keccak(text=f"fairshare:api-key:{key_id}")
 
 
 class RevenueSink(Protocol):
-    def is_settled(self, settlement_id: bytes) -> bool: ...
-    def distribute(self, settlement_id: bytes, amount: int) -> str: ...
-    def settlement_tx(self, settlement_id: bytes) -> str: ...
+    def settled_total(self, source: bytes) -> int: ...
+    def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]: ...
 
 
 @dataclass(frozen=True)
 class SettlementResult:
     settlement_id: str
     amount: int
+    """What the chain was paid now (0 when a resumed settlement had already been paid in full)."""
     calls: int
     tx_hash: str
     resumed: bool
+    billed: int = 0
+    """What the usage store says the settlement's rows were billed."""
 
 
 def settle(store: UsageStore, sink: RevenueSink) -> SettlementResult | None:
@@ -36,9 +52,16 @@ def settle(store: UsageStore, sink: RevenueSink) -> SettlementResult | None:
     opened = store.open_settlement()
     if opened is None:
         return None
-    settlement_id, amount, calls = opened
-    key = bytes.fromhex(settlement_id[2:])
-    resumed = sink.is_settled(key)
-    tx_hash = sink.settlement_tx(key) if resumed else sink.distribute(key, amount)
+    settlement_id, billed, calls = opened
+    sid = bytes.fromhex(settlement_id[2:])
+    totals = {key_source(k): t for k, t in store.settlement_totals(settlement_id).items()}
+    due = {s: t for s, t in totals.items() if sink.settled_total(s) < t}
+    paid, txs = 0, []
+    items = list(due.items())
+    for start in range(0, len(items), SOURCES_PER_TRANSACTION):
+        amount, tx = sink.settle(sid, dict(items[start : start + SOURCES_PER_TRANSACTION]))
+        paid += amount
+        txs.append(tx)
+    tx_hash = ",".join(txs)
     store.close_settlement(settlement_id, tx_hash)
-    return SettlementResult(settlement_id, amount, calls, tx_hash, resumed)
+    return SettlementResult(settlement_id, paid, calls, tx_hash, resumed=len(due) < len(totals), billed=billed)

@@ -281,6 +281,35 @@ class UsageStore:
             s.execute(update(Usage).where(Usage.id.in_(ids)).values(settlement_id=settlement_id))
             return settlement_id, amount, len(ids)
 
+    def settlement_totals(self, settlement_id: str) -> dict[str, int]:
+        """For every key with rows in ``settlement_id``: its running total billed, i.e. the amounts of its rows
+        in settled settlements plus this one. This is what the chain is asked to have settled for the key."""
+        with self.session() as s:
+            keys = set(s.execute(select(Usage.key_id).where(Usage.settlement_id == settlement_id)).scalars())
+            settled = select(SettlementRow.id).where(
+                (SettlementRow.status == "settled") | (SettlementRow.id == settlement_id)
+            )
+            rows = s.execute(
+                select(Usage.key_id, Usage.amount).where(Usage.key_id.in_(keys), Usage.settlement_id.in_(settled))
+            ).all()
+        totals: dict[str, int] = dict.fromkeys(sorted(keys), 0)
+        for key_id, amount in rows:
+            totals[key_id] += int(amount)
+        return totals
+
+    def settled_totals(self) -> dict[str, int]:
+        """Every key's total billed in settled settlements, as this store records it (the audit compares)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Usage.key_id, Usage.amount)
+                .join(SettlementRow, Usage.settlement_id == SettlementRow.id)
+                .where(SettlementRow.status == "settled")
+            ).all()
+        totals: dict[str, int] = {}
+        for key_id, amount in rows:
+            totals[key_id] = totals.get(key_id, 0) + int(amount)
+        return totals
+
     def close_settlement(self, settlement_id: str, tx_hash: str) -> None:
         with self.session() as s:
             s.execute(

@@ -4,16 +4,28 @@
 @notice The members govern the consortium: proposals, votes, a timelock, execution by contract.
 @dev Owns RevenueShares and TrainingLog; only an executed proposal changes their policy. Policy that
      off-chain parts read (price per row, valuation method and parameters, released model) lives
-     here, so there is no local copy to drift. Voting power is one member one vote, or the voter's
-     contribution shares at the proposal's snapshot block (RevenueShares.shares_at), so shares minted
-     after a proposal cannot swing it. Durations are in blocks.
-     A proposal passes when, after its voting period, the weight of all votes reaches `quorum_bps` of
-     the total weight at the snapshot and the votes for exceed `threshold_bps` of the votes cast.
-     Anyone may execute a passed proposal once `timelock` blocks have followed the end of voting.
+     here, so there is no local copy to drift. Durations are in blocks.
+     Every proposal freezes its rule when it is opened: weighting, quorum, threshold, timelock, the
+     total weight and the member count at its snapshot (the block before). Votes are cast until
+     `end`; after that nothing its outcome depends on can change, so a proposal's outcome is fixed
+     when its voting ends, whatever the parameters become later.
+     Voting power is one member one vote, or the voter's contribution shares at the snapshot
+     (RevenueShares.shares_at), so shares minted after a proposal cannot swing it; with no shares
+     at the snapshot a share-weighted proposal counts members instead.
+     An ordinary proposal passes when the weight of all votes reaches `quorum_bps` of the total
+     weight and the votes for exceed `threshold_bps` of the votes cast. A role change (oracle,
+     pauser, operator, treasury, share rule, governance parameters) must also win more than
+     `super_bps` of the TOTAL weight and a majority of the members by count, and waits
+     `role_timelock` instead of `timelock`, so a single large holder cannot take a role alone.
+     Anyone may execute a passed proposal after its timelock and within `execution_window` blocks;
+     after that it has expired. Parameters are validated so that governance can always still act.
 """
 
 MAX_MEMBERS: constant(uint256) = 128
 MAX_BPS: constant(uint256) = 10_000
+MAX_DURATION: constant(uint256) = 1_000_000
+MIN_WINDOW: constant(uint256) = 10  # a passed proposal stays executable long enough for someone to execute it
+FIELD: constant(uint256) = 2**32
 
 # proposal kinds
 TREASURY_CUT: constant(uint8) = 0
@@ -24,14 +36,33 @@ RELEASE_MODEL: constant(uint8) = 4
 PRICE: constant(uint8) = 5
 ORACLE: constant(uint8) = 6
 GOVERNANCE: constant(uint8) = 7
+PAUSE: constant(uint8) = 8
+ROLE: constant(uint8) = 9
+SHARE_RULE: constant(uint8) = 10
 
 interface RevenueShares:
     def set_treasury_cut(bps: uint256): nonpayable
+    def set_role(role: String[16], account: address): nonpayable
+    def set_pauser(account: address, pause_blocks: uint256): nonpayable
+    def set_pause(blocks: uint256): nonpayable
     def shares_at(account: address, at_block: uint256) -> uint256: view
     def total_shares_at(at_block: uint256) -> uint256: view
+    def treasury() -> address: view
 
 interface TrainingLog:
     def set_role(role: String[16], account: address): nonpayable
+    def set_share_rule(share_scale: uint256, round_cap: uint256): nonpayable
+    def oracle() -> address: view
+
+struct Rules:
+    weighting: uint8
+    quorum_bps: uint256
+    threshold_bps: uint256
+    super_bps: uint256
+    voting_period: uint256
+    timelock: uint256
+    role_timelock: uint256
+    execution_window: uint256
 
 struct Proposal:
     proposer: address
@@ -43,9 +74,18 @@ struct Proposal:
     description: String[256]
     snapshot: uint256
     end: uint256
+    weighting: uint8
+    quorum_bps: uint256
+    threshold_bps: uint256
+    super_bps: uint256
+    timelock: uint256
+    expires: uint256
+    role_change: bool
     total_weight: uint256
+    member_count: uint256
     votes_for: uint256
     votes_against: uint256
+    members_for: uint256
     canceled: bool
     executed: bool
 
@@ -60,7 +100,15 @@ event Proposed:
     description: String[256]
     snapshot: uint256
     end: uint256
+    weighting: uint8
+    quorum_bps: uint256
+    threshold_bps: uint256
+    super_bps: uint256
+    timelock: uint256
+    expires: uint256
+    role_change: bool
     total_weight: uint256
+    member_count: uint256
 
 event Voted:
     proposal_id: indexed(uint256)
@@ -80,18 +128,26 @@ event MemberChanged:
     name: String[256]
     admitted: bool
 
+event RulesChanged:
+    weighting: uint8
+    quorum_bps: uint256
+    threshold_bps: uint256
+    super_bps: uint256
+    voting_period: uint256
+    timelock: uint256
+    role_timelock: uint256
+    execution_window: uint256
+
 revenue_shares: public(address)
 training_log: public(address)
 is_member: public(HashMap[address, bool])
 member_since: public(HashMap[address, uint256])
 member_name: public(HashMap[address, String[256]])
 member_count: public(uint256)
+removed_shares: public(uint256)  # shares held by removed members: they can no longer vote
+_removed_share_of: HashMap[address, uint256]
 
-weighting: public(uint8)  # 0 = one member one vote, 1 = contribution shares at the snapshot
-quorum_bps: public(uint256)
-threshold_bps: public(uint256)
-voting_period: public(uint256)
-timelock: public(uint256)
+rules: public(Rules)
 
 price_per_row: public(uint256)
 valuation_method: public(String[256])
@@ -109,62 +165,135 @@ def __init__(
     training_log: address,
     members: DynArray[address, MAX_MEMBERS],
     names: DynArray[String[256], MAX_MEMBERS],
-    weighting: uint8,
-    quorum_bps: uint256,
-    threshold_bps: uint256,
-    voting_period: uint256,
-    timelock: uint256,
+    rules: Rules,
     price_per_row: uint256,
     valuation_method: String[32],
+    valuation_params: String[256],
 ):
     """
     @param revenue_shares The consortium's RevenueShares (this governor must then be made its owner).
     @param training_log The consortium's TrainingLog (likewise).
-    @param members Founding member accounts.
+    @param members Founding member accounts (never the oracle or the treasury).
     @param names Their names, in the same order.
-    @param weighting 0 for one member one vote, 1 for contribution-share weighted.
-    @param quorum_bps Share of the total weight that must vote.
-    @param threshold_bps Share of the votes cast that must be for.
-    @param voting_period Blocks a proposal is open for votes.
-    @param timelock Blocks between the end of voting and execution.
+    @param rules Voting rules; see `_check_rules` for the ranges.
     @param price_per_row Initial price of one predicted row, in the smallest unit.
     @param valuation_method Initial valuation method.
+    @param valuation_params Initial valuation policy (compact JSON read by the coordinator).
     """
     assert len(members) == len(names), "Governor: names and members differ in length"
-    assert weighting <= 1, "Governor: unknown weighting"
-    assert quorum_bps <= MAX_BPS and threshold_bps <= MAX_BPS, "Governor: bps over 10000"
+    assert len(members) > 0, "Governor: no members"
     self.revenue_shares = revenue_shares
     self.training_log = training_log
-    for i: uint256 in range(MAX_MEMBERS):
-        if i >= len(members):
-            break
+    for i: uint256 in range(len(members), bound=MAX_MEMBERS):
         self._admit(members[i], names[i])
-    self.weighting = weighting
-    self.quorum_bps = quorum_bps
-    self.threshold_bps = threshold_bps
-    self.voting_period = voting_period
-    self.timelock = timelock
+    self._set_rules(rules)
     self.price_per_row = price_per_row
     self.valuation_method = valuation_method
+    self.valuation_params = valuation_params
+
+
+@internal
+@pure
+def _check_rules(r: Rules):
+    assert r.weighting <= 1, "Governor: unknown weighting"
+    assert r.quorum_bps >= 1 and r.quorum_bps <= MAX_BPS, "Governor: quorum must be 1 to 10000 bps"
+    assert r.threshold_bps >= 5000 and r.threshold_bps < MAX_BPS, "Governor: threshold must be 5000 to 9999 bps"
+    assert r.super_bps >= 5000 and r.super_bps < MAX_BPS, "Governor: supermajority must be 5000 to 9999 bps"
+    assert r.voting_period >= 1 and r.voting_period <= MAX_DURATION, "Governor: voting period out of range"
+    assert r.timelock < r.role_timelock, "Governor: role changes need a longer timelock than other proposals"
+    assert r.role_timelock <= MAX_DURATION, "Governor: timelock out of range"
+    assert r.execution_window >= MIN_WINDOW and r.execution_window <= MAX_DURATION, "Governor: execution window out of range"
+
+
+@internal
+@pure
+def _unpack(number: uint256) -> Rules:
+    return Rules(
+        weighting=convert(number & (FIELD - 1), uint8),
+        quorum_bps=(number >> 32) & (FIELD - 1),
+        threshold_bps=(number >> 64) & (FIELD - 1),
+        super_bps=(number >> 96) & (FIELD - 1),
+        voting_period=(number >> 128) & (FIELD - 1),
+        timelock=(number >> 160) & (FIELD - 1),
+        role_timelock=(number >> 192) & (FIELD - 1),
+        execution_window=(number >> 224) & (FIELD - 1),
+    )
+
+
+@internal
+def _set_rules(r: Rules):
+    self._check_rules(r)
+    self.rules = r
+    log RulesChanged(
+        weighting=r.weighting,
+        quorum_bps=r.quorum_bps,
+        threshold_bps=r.threshold_bps,
+        super_bps=r.super_bps,
+        voting_period=r.voting_period,
+        timelock=r.timelock,
+        role_timelock=r.role_timelock,
+        execution_window=r.execution_window,
+    )
 
 
 @internal
 def _admit(account: address, name: String[256]):
     assert account != empty(address), "Governor: zero account"
     assert not self.is_member[account], "Governor: already a member"
+    self._not_a_role_holder(account)
     self.is_member[account] = True
     self.member_since[account] = block.number
     self.member_name[account] = name
     self.member_count += 1
+    removed: uint256 = self._removed_share_of[account]
+    if removed > 0:
+        self.removed_shares -= removed
+        self._removed_share_of[account] = 0
     log MemberChanged(account=account, name=name, admitted=True)
 
 
 @internal
 @view
-def _weight(voter: address, snapshot: uint256) -> uint256:
-    if self.weighting == 0:
-        return 1
-    return staticcall RevenueShares(self.revenue_shares).shares_at(voter, snapshot)
+def _not_a_role_holder(account: address):
+    assert account != staticcall TrainingLog(self.training_log).oracle(), "Governor: the oracle cannot be a member"
+    assert account != staticcall RevenueShares(self.revenue_shares).treasury(), "Governor: the treasury cannot be a member"
+
+
+@internal
+@pure
+def _is_role_change(kind: uint8) -> bool:
+    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE
+
+
+@internal
+@view
+def _validate(kind: uint8, number: uint256, account: address, text: String[256]):
+    assert kind <= SHARE_RULE, "Governor: unknown proposal kind"
+    if kind == TREASURY_CUT:
+        assert number <= MAX_BPS, "Governor: cut over 10000 bps"
+    elif kind == ADMIT_MEMBER:
+        assert not self.is_member[account], "Governor: already a member"
+        self._not_a_role_holder(account)
+    elif kind == REMOVE_MEMBER:
+        assert self.is_member[account], "Governor: not a member"
+        assert self.member_count > 1, "Governor: cannot remove the last member"
+    elif kind == ORACLE:
+        assert not self.is_member[account], "Governor: the oracle cannot be a member"
+    elif kind == GOVERNANCE:
+        self._check_rules(self._unpack(number))
+    elif kind == PAUSE:
+        assert number <= MAX_DURATION, "Governor: pause longer than 1000000 blocks"
+    elif kind == ROLE:
+        assert text == "pauser" or text == "operator" or text == "treasury", "Governor: unknown role"
+        assert account != empty(address), "Governor: zero account"
+        if text == "pauser":
+            assert number >= 1 and number <= MAX_DURATION, "Governor: pause length out of range"
+        if text == "treasury":
+            assert not self.is_member[account], "Governor: the treasury cannot be a member"
+    elif kind == SHARE_RULE:
+        scale: uint256 = number & (2**128 - 1)
+        cap: uint256 = number >> 128
+        assert scale >= 1 and scale <= 10**18 and cap >= 1, "Governor: share rule out of range"
 
 
 @external
@@ -173,10 +302,13 @@ def propose(
 ) -> uint256:
     """
     @notice Open a proposal; members only.
-    @dev kind 0 treasury cut (number = bps); 1 valuation (text = method, description = parameters);
-         2 admit member (account, text = name); 3 remove member (account); 4 release model (digest);
-         5 price per row (number); 6 oracle (account); 7 governance (number packs quorum_bps,
-         threshold_bps, voting_period, timelock, weighting as 5 fields of 48 bits).
+    @dev kind 0 treasury cut (number = bps); 1 valuation (text = method, description = policy
+         JSON); 2 admit member (account, text = name); 3 remove member (account); 4 release model
+         (digest); 5 price per row (number); 6 oracle (account); 7 governance rules (number packs
+         weighting, quorum, threshold, supermajority, voting period, timelock, role timelock and
+         execution window as 8 fields of 32 bits, lowest first); 8 pause (number = blocks from
+         execution, 0 = resume now); 9 role (text = "pauser" | "operator" | "treasury", account;
+         for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128).
     @param kind Proposal kind.
     @param number Numeric argument.
     @param account Address argument.
@@ -186,19 +318,25 @@ def propose(
     @return The proposal id.
     """
     assert self.is_member[msg.sender], "Governor: caller is not a member"
-    assert kind <= GOVERNANCE, "Governor: unknown proposal kind"
-    if kind == TREASURY_CUT:
-        assert number <= MAX_BPS, "Governor: cut over 10000 bps"
-    if kind == ADMIT_MEMBER:
-        assert not self.is_member[account], "Governor: already a member"
-    if kind == REMOVE_MEMBER:
-        assert self.is_member[account], "Governor: not a member"
+    self._validate(kind, number, account, text)
+    r: Rules = self.rules
+    snapshot: uint256 = block.number - 1
+    weighting: uint8 = r.weighting
+    total: uint256 = self.member_count
+    if weighting == 1:
+        shares: uint256 = staticcall RevenueShares(self.revenue_shares).total_shares_at(snapshot)
+        if shares > self.removed_shares:
+            total = shares - self.removed_shares
+        else:
+            weighting = 0  # nobody holds shares yet: count members
+    role_change: bool = self._is_role_change(kind)
+    timelock: uint256 = r.timelock
+    if role_change:
+        timelock = r.role_timelock
+    end: uint256 = block.number + r.voting_period
+    expires: uint256 = end + timelock + r.execution_window
     pid: uint256 = self.proposal_count + 1
     self.proposal_count = pid
-    total: uint256 = self.member_count
-    if self.weighting == 1:
-        total = staticcall RevenueShares(self.revenue_shares).total_shares_at(block.number - 1)
-    end: uint256 = block.number + self.voting_period
     self.proposals[pid] = Proposal(
         proposer=msg.sender,
         kind=kind,
@@ -207,11 +345,20 @@ def propose(
         digest=digest,
         text=text,
         description=description,
-        snapshot=block.number - 1,
+        snapshot=snapshot,
         end=end,
+        weighting=weighting,
+        quorum_bps=r.quorum_bps,
+        threshold_bps=r.threshold_bps,
+        super_bps=r.super_bps,
+        timelock=timelock,
+        expires=expires,
+        role_change=role_change,
         total_weight=total,
+        member_count=self.member_count,
         votes_for=0,
         votes_against=0,
+        members_for=0,
         canceled=False,
         executed=False,
     )
@@ -224,9 +371,17 @@ def propose(
         digest=digest,
         text=text,
         description=description,
-        snapshot=block.number - 1,
+        snapshot=snapshot,
         end=end,
+        weighting=weighting,
+        quorum_bps=r.quorum_bps,
+        threshold_bps=r.threshold_bps,
+        super_bps=r.super_bps,
+        timelock=timelock,
+        expires=expires,
+        role_change=role_change,
         total_weight=total,
+        member_count=self.member_count,
     )
     return pid
 
@@ -235,6 +390,8 @@ def propose(
 def vote(proposal_id: uint256, support: bool):
     """
     @notice Vote for or against an open proposal, once; members who joined before its snapshot only.
+    @dev Under share weighting a member without shares votes with weight 0: its vote counts towards
+         the member majority a role change needs, not towards the weight.
     @param proposal_id The proposal.
     @param support True for, False against.
     """
@@ -245,11 +402,13 @@ def vote(proposal_id: uint256, support: bool):
     assert not p.canceled, "Governor: proposal canceled"
     assert block.number <= p.end, "Governor: voting has ended"
     assert not self.has_voted[proposal_id][msg.sender], "Governor: already voted"
-    weight: uint256 = self._weight(msg.sender, p.snapshot)
-    assert weight > 0, "Governor: no voting power at the snapshot"
+    weight: uint256 = 1
+    if p.weighting == 1:
+        weight = staticcall RevenueShares(self.revenue_shares).shares_at(msg.sender, p.snapshot)
     self.has_voted[proposal_id][msg.sender] = True
     if support:
         self.proposals[proposal_id].votes_for += weight
+        self.proposals[proposal_id].members_for += 1
     else:
         self.proposals[proposal_id].votes_against += weight
     log Voted(proposal_id=proposal_id, voter=msg.sender, support=support, weight=weight)
@@ -271,18 +430,24 @@ def cancel(proposal_id: uint256):
 
 
 @internal
-@view
+@pure
 def _passed(p: Proposal) -> bool:
     cast: uint256 = p.votes_for + p.votes_against
-    quorum: bool = cast * MAX_BPS >= p.total_weight * self.quorum_bps and cast > 0
-    return quorum and p.votes_for * MAX_BPS > cast * self.threshold_bps
+    if cast == 0 or cast * MAX_BPS < p.total_weight * p.quorum_bps:
+        return False
+    if p.votes_for * MAX_BPS <= cast * p.threshold_bps:
+        return False
+    if p.role_change:
+        return p.votes_for * MAX_BPS > p.total_weight * p.super_bps and p.members_for * 2 > p.member_count
+    return True
 
 
 @external
 @view
 def state(proposal_id: uint256) -> String[16]:
     """
-    @notice "active", "canceled", "defeated", "queued" (passed, in timelock), "ready" or "executed".
+    @notice "active", "canceled", "defeated", "queued" (passed, in timelock), "ready", "executed"
+            or "expired" (passed but not executed in time).
     @param proposal_id The proposal.
     @return The state.
     """
@@ -296,15 +461,17 @@ def state(proposal_id: uint256) -> String[16]:
         return "active"
     if not self._passed(p):
         return "defeated"
-    if block.number <= p.end + self.timelock:
+    if block.number <= p.end + p.timelock:
         return "queued"
+    if block.number > p.expires:
+        return "expired"
     return "ready"
 
 
 @external
 def execute(proposal_id: uint256):
     """
-    @notice Carry out a passed proposal after its timelock; anyone may call.
+    @notice Carry out a passed proposal after its timelock and before it expires; anyone may call.
     @param proposal_id The proposal.
     """
     p: Proposal = self.proposals[proposal_id]
@@ -313,7 +480,9 @@ def execute(proposal_id: uint256):
     assert not p.canceled, "Governor: proposal canceled"
     assert block.number > p.end, "Governor: voting has not ended"
     assert self._passed(p), "Governor: proposal did not pass"
-    assert block.number > p.end + self.timelock, "Governor: timelock has not passed"
+    assert block.number > p.end + p.timelock, "Governor: timelock has not passed"
+    assert block.number <= p.expires, "Governor: proposal expired"
+    self._validate(p.kind, p.number, p.account, p.text)  # the world may have moved since it was proposed
     self.proposals[proposal_id].executed = True
     if p.kind == TREASURY_CUT:
         extcall RevenueShares(self.revenue_shares).set_treasury_cut(p.number)
@@ -323,9 +492,11 @@ def execute(proposal_id: uint256):
     elif p.kind == ADMIT_MEMBER:
         self._admit(p.account, p.text)
     elif p.kind == REMOVE_MEMBER:
-        assert self.is_member[p.account], "Governor: not a member"
         self.is_member[p.account] = False
         self.member_count -= 1
+        held: uint256 = staticcall RevenueShares(self.revenue_shares).shares_at(p.account, block.number)
+        self._removed_share_of[p.account] = held
+        self.removed_shares += held
         log MemberChanged(account=p.account, name=self.member_name[p.account], admitted=False)
     elif p.kind == RELEASE_MODEL:
         self.released_model = p.digest
@@ -333,17 +504,18 @@ def execute(proposal_id: uint256):
         self.price_per_row = p.number
     elif p.kind == ORACLE:
         extcall TrainingLog(self.training_log).set_role("oracle", p.account)
+    elif p.kind == GOVERNANCE:
+        self._set_rules(self._unpack(p.number))
+    elif p.kind == PAUSE:
+        extcall RevenueShares(self.revenue_shares).set_pause(p.number)
+    elif p.kind == ROLE:
+        if p.text == "pauser":
+            extcall RevenueShares(self.revenue_shares).set_pauser(p.account, p.number)
+        elif p.text == "operator":
+            extcall RevenueShares(self.revenue_shares).set_role("operator", p.account)
+        else:
+            assert p.account != staticcall TrainingLog(self.training_log).oracle(), "Governor: the oracle cannot be the treasury"
+            extcall RevenueShares(self.revenue_shares).set_role("treasury", p.account)
     else:
-        fields: uint256 = p.number
-        quorum: uint256 = fields & (2**48 - 1)
-        threshold: uint256 = (fields >> 48) & (2**48 - 1)
-        period: uint256 = (fields >> 96) & (2**48 - 1)
-        lock: uint256 = (fields >> 144) & (2**48 - 1)
-        weighting: uint256 = (fields >> 192) & (2**48 - 1)
-        assert quorum <= MAX_BPS and threshold <= MAX_BPS and weighting <= 1, "Governor: bad governance parameters"
-        self.quorum_bps = quorum
-        self.threshold_bps = threshold
-        self.voting_period = period
-        self.timelock = lock
-        self.weighting = convert(weighting, uint8)
+        extcall TrainingLog(self.training_log).set_share_rule(p.number & (2**128 - 1), p.number >> 128)
     log Executed(proposal_id=proposal_id, kind=p.kind)
