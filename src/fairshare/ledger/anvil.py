@@ -7,6 +7,7 @@ pinned package under ``<home>/node`` on first use; ``start_anvil`` runs it with 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -44,10 +45,8 @@ class AnvilNode:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def ensure_anvil(home: Path) -> Path:
