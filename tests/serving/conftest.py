@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fairshare.learning.model import LogisticRegression
-from fairshare.serving.app import ReleasedModel, create_app
+from fairshare.serving.app import create_app
+from fairshare.serving.released import ReleasedModel
 from fairshare.serving.store import UsageStore
 
 PRICE = 10**15
@@ -48,4 +49,4 @@ def released() -> ReleasedModel:
 
 @pytest.fixture
 def client(store: UsageStore, released: ReleasedModel) -> TestClient:
-    return TestClient(create_app(store, released, lambda: PRICE, pending=lambda: store.summary().pending))
+    return TestClient(create_app(store, released, lambda: PRICE))
