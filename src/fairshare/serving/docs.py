@@ -3,7 +3,8 @@
 FastAPI's default pages load Swagger UI and ReDoc from a CDN, so on an air-gapped hospital network they
 are blank. Here their JavaScript and CSS come from the ``fastapi-offline`` package's wheel (it ships the
 Swagger UI bundle, its CSS and ReDoc's standalone bundle), served under ``/static/docs/``. Swagger UI's
-online spec validator and ReDoc's Google Fonts are switched off: nothing is fetched from outside.
+online spec validator and ReDoc's Google Fonts are switched off, and ReDoc's footer logo, which its bundle
+loads from Redocly's CDN (and hides when that fails), is given no source: nothing is fetched from outside.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
     return router
 
 
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
 @cache
 def _asset(name: str) -> bytes:
-    return resources.files("fastapi_offline").joinpath("static", name).read_bytes()
+    body = resources.files("fastapi_offline").joinpath("static", name).read_bytes()
+    return body.replace(REDOC_LOGO, b"") if name == "redoc.standalone.js" else body
