@@ -31,7 +31,8 @@ import httpx
 import numpy as np
 
 from fairshare.learning.model import LogisticRegression, params_hash
-from fairshare.serving.app import ReleasedModel, create_app
+from fairshare.serving.app import create_app
+from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import free_port
 from fairshare.serving.settle import settle
 from fairshare.serving.store import UsageStore

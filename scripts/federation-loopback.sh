@@ -5,6 +5,8 @@
 #   bash scripts/federation-loopback.sh [WORKDIR]      (default: a fresh temporary folder; kept afterwards)
 #
 # FAIRSHARE_SUPERLINK_PORT picks the SuperLink's port (default 19092; nodes use the next ports from +10).
+# FAIRSHARE_SKIP_NODE=<member> leaves that member's node down, FAIRSHARE_NODE_TIMEOUT=<s> sets how long a round
+# waits for it ([federation] node_timeout_seconds): the operator then sees who is missing, and training stops.
 #
 # Each "machine" is a folder: coordinator/ holds the consortium (chain, SuperLink); <member>/ holds what
 # that member's machine holds: its node key pair, its account key, its data and its node file.
@@ -36,6 +38,7 @@ cat >> "$CONFIG" <<TOML
 [federation]
 address = "127.0.0.1:$PORT"
 hostnames = ["localhost", "127.0.0.1"]
+${FAIRSHARE_NODE_TIMEOUT:+node_timeout_seconds = $FAIRSHARE_NODE_TIMEOUT}
 
 [federation.node_keys]
 TOML
@@ -68,6 +71,7 @@ TOML
   # FAIRSHARE_FORGER=<member>: that node signs with a key that is not its account, to watch it being refused
   if [ "${FAIRSHARE_FORGER:-}" = "$m" ]; then echo 'behaviour = "forger"' >> "$WORK/$m/member.toml"; fi
   NODE_PORT=$((NODE_PORT + 1))
+  if [ "${FAIRSHARE_SKIP_NODE:-}" = "$m" ]; then echo "($m's node stays down)"; continue; fi
   "$FAIRSHARE" node start --config "$WORK/$m/member.toml" > "$WORK/$m/node.log" 2>&1 &
   PIDS+=($!)
 done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from tests.serving.conftest import PRICE, MemorySink
@@ -55,15 +56,6 @@ def test_malformed_input_gets_422_naming_the_field(client, store: UsageStore, bo
     response = client.post("/v1/predict", json=body, headers={"X-API-Key": key})
     assert response.status_code == 422 and field in str(response.json()["detail"])
     assert store.summary().calls == 0
-
-
-def test_metrics_and_openapi(client, store: UsageStore) -> None:
-    key = store.create_key("acme", credit=PRICE)
-    client.post("/v1/predict", json={"rows": [[0, 0, 0]]}, headers={"X-API-Key": key})
-    text = client.get("/metrics").text
-    assert 'fairshare_requests_total{path="/v1/predict",status="200"} 1' in text
-    assert f"fairshare_revenue_total {PRICE}" in text and f"fairshare_pending_settlement {PRICE}" in text
-    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
 
 
 def test_concurrent_debits_never_overdraw(store: UsageStore) -> None:
@@ -135,6 +127,38 @@ def test_migrations_build_the_schema_from_empty(tmp_path) -> None:
 
     UsageStore(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
     db = sqlite3.connect(tmp_path / "fresh.sqlite")
-    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
     columns = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
-    assert {"request_id", "settlement_id", "amount"} <= columns
+    assert {"request_id", "request_hash", "settlement_id", "amount"} <= columns
+
+
+def test_an_idempotency_key_billed_before_request_hashes_cannot_be_reused(tmp_path) -> None:
+    """A store at migration 0002 is upgraded in place; its old idempotency keys are refused, not replayed."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from fairshare.serving import store as store_module
+    from fairshare.serving.charges import IdempotencyConflict
+    from fairshare.serving.store import _hash
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    config = Config()
+    config.set_main_option("script_location", str(Path(store_module.__file__).parent / "migrations"))
+    with create_engine(url).connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.exec_driver_sql(
+            "INSERT INTO api_keys (key_id, key_hash, salt, customer, credit, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ("0ld", _hash("salt", "secret"), "salt", "acme", str(10 * PRICE), "then"),
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO usage (key_id, rows, amount, model_hash, created_at, request_id) VALUES (?, ?, ?, ?, ?, ?)",
+            ("0ld", 1, str(PRICE), "m", "then", "legacy"),
+        )
+        connection.commit()
+    store = UsageStore(url)  # migrates to head
+    with pytest.raises(IdempotencyConflict, match="before request hashes were stored"):
+        store.debit("fsk_0ld_secret", 1, PRICE, "m", "legacy", b"rows")
+    assert store.debit("fsk_0ld_secret", 1, PRICE, "m", "fresh", b"rows").charged == PRICE
+    assert store.summary().calls == 2

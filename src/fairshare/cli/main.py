@@ -344,7 +344,14 @@ def serve(
     run = open_run(home, consortium)
     app_, released = api_for(run, with_dashboard=True)
     run.chain.close()  # the model's hash is checked; let settle and withdraw use the chain meanwhile
-    console.print(f"serving model {released.model_hash[:16]}… at http://{host}:{port} (dashboard at /, docs at /docs)")
+    url = f"http://{host}:{port}"
+    if released is None:
+        console.print(
+            f"no model is released yet: the dashboard is at {url}/ and paid calls answer 503 until members "
+            "pass a release proposal (`fairshare propose release`)"
+        )
+    else:
+        console.print(f"serving model {released.model_hash[:16]}… at {url} (dashboard at /, docs at /docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 

@@ -14,7 +14,11 @@ in-process runner does (valuation, recording, payment), but over the members' no
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +44,7 @@ from fairshare.learning.deployment import (
 
 __all__ = [
     "FederationFiles",
+    "expected_nodes",
     "register_members",
     "server_app",
     "start_node",
@@ -81,6 +86,32 @@ def read_nodes(files: FederationFiles) -> dict[int, str]:
     if not files.nodes.exists():
         return {}
     return {int(node): member for node, member in json.loads(files.nodes.read_text()).items()}
+
+
+def expected_nodes(run: Run) -> dict[int, str]:
+    """Node id -> member for every member admitted on chain, or a ``LearningError`` naming who is missing.
+
+    Without the registry a round would go ahead with whichever nodes happen to connect (Flower waits for one),
+    so one of three members could train and be paid alone; a member admitted by governance without a
+    registered node would likewise be left out silently. Both refuse, by name, before any round starts.
+    """
+    files = FederationFiles.of(run)
+    nodes = read_nodes(files)
+    if not nodes:
+        raise LearningError(
+            f"{files.nodes} is missing or empty: no member's node is registered, so a round would train with "
+            "whichever nodes connect; run `fairshare coordinator start` (it registers the admitted members' "
+            "node keys) before training over the federation"
+        )
+    admitted = [m.name for m in run.record.members if run.governance.is_member(m.address)]
+    missing = sorted(set(admitted) - set(nodes.values()))
+    if missing:
+        raise LearningError(
+            f"admitted members without a registered node: {', '.join(missing)}; list their node public keys in "
+            f"[federation] node_keys and restart `fairshare coordinator start` (registered: "
+            f"{', '.join(sorted(set(nodes.values())))}); refusing to train without them"
+        )
+    return nodes
 
 
 def start_superlink(run: Run, view: View) -> subprocess.Popen[bytes]:
@@ -136,8 +167,7 @@ def register_members(run: Run, view: View) -> dict[int, str]:
 def train_over_federation(run: Run, view: View, connection: str, rounds: int | None) -> list[int]:
     """``flwr run`` the consortium's app on the SuperLink; returns the rounds recorded on chain meanwhile."""
     files = FederationFiles.of(run)
-    if not read_nodes(files):
-        raise LearningError("no member nodes are registered; run `fairshare coordinator start` first")
+    expected_nodes(run)  # refuse here, on the operator's terminal, before Flower starts anything
     before = {r.round_id for r in run.ledger.rounds()}
     home, consortium = run.paths.home.resolve(), run.paths.consortium
     run.chain.close()  # the ServerApp process opens the embedded chain itself
@@ -170,6 +200,25 @@ class _PrintView(SilentView):
         print(line, flush=True)
 
 
+@contextmanager
+def _warnings_to_operator() -> Iterator[None]:
+    """fairshare's warnings (``round 1: waiting for the nodes of ...``) on the ServerApp's stdout.
+
+    The package logger has only a NullHandler (a library does not configure logging), so in the ServerApp's
+    process they went nowhere. Flower relays this process's stdout to ``flwr run --stream``: the operator's
+    terminal.
+    """
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s fairshare: %(message)s"))
+    package = logging.getLogger("fairshare")
+    package.addHandler(handler)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+
+
 server_app = ServerApp()
 
 
@@ -177,16 +226,17 @@ server_app = ServerApp()
 def _main(grid: Grid, context: Context) -> None:
     config = context.run_config
     home = Path(str(config["home"]))
-    run = open_run(home, str(config["consortium"]) or None)
-    try:
-        nodes = read_nodes(FederationFiles.of(run))
-        rounds = int(config["rounds"]) or None
-        train_run(run, _PrintView(), rounds=rounds, grid=grid, node_names=nodes)
-    except FairshareError as exc:
-        print(f"error: {exc}", flush=True)
-        raise
-    finally:
-        run.chain.close()
+    with _warnings_to_operator():
+        run = open_run(home, str(config["consortium"]) or None)
+        try:
+            nodes = expected_nodes(run)
+            rounds = int(config["rounds"]) or None
+            train_run(run, _PrintView(), rounds=rounds, grid=grid, node_names=nodes)
+        except FairshareError as exc:
+            print(f"error: {exc}", flush=True)
+            raise
+        finally:
+            run.chain.close()
 
 
 def start_node(node: NodeConfig) -> subprocess.Popen[bytes]:

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 
-from fairshare.consortium.session import Run
+from fairshare.consortium.session import Run, open_run
 from fairshare.consortium.training import load_model, model_for
 from fairshare.consortium.view import Settlement, View, Withdrawal
 from fairshare.errors import LedgerError, ServingError
@@ -21,7 +21,8 @@ from fairshare.learning.data import load_partition
 from fairshare.learning.model import params_hash
 from fairshare.ledger import LedgerClient
 from fairshare.ledger.keystore import load_key_file
-from fairshare.serving.app import ReleasedModel, create_app
+from fairshare.serving.app import create_app
+from fairshare.serving.released import NotReleased, ReleasedModel
 from fairshare.serving.server import running
 from fairshare.serving.settle import settle
 from fairshare.serving.store import UsageStore
@@ -47,7 +48,7 @@ def released_model(run: Run) -> ReleasedModel:
     """The model governance released (its hash on chain), after checking its artifact against that hash."""
     released = run.governance.policy().released_model
     if released == bytes(32):
-        raise ServingError(
+        raise NotReleased(
             "no model is released yet: members must pass a release proposal (`fairshare propose release`)"
         )
     record = next((r for r in run.ledger.rounds() if r.model_hash == released), None)
@@ -62,15 +63,31 @@ def released_model(run: Run) -> ReleasedModel:
     return ReleasedModel(model_for(run), params, released.hex())
 
 
-def api_for(run: Run, with_dashboard: bool = False) -> tuple[FastAPI, ReleasedModel]:
-    """The paid API of a run (its released model, usage store and price), optionally with the dashboard."""
+def api_for(run: Run, with_dashboard: bool = False) -> tuple[FastAPI, ReleasedModel | None]:
+    """The paid API of a run (its released model, usage store and price), optionally with the dashboard.
+
+    Before any release the API still starts: the dashboard serves, paid calls answer 503 with the reason,
+    and the chain is asked again (opening the run afresh) until governance has released a model.
+    """
     from fairshare.consortium.snapshot import dashboard_snapshot
 
     store = UsageStore(run.paths.usage_url)
-    released = released_model(run)
+    home, consortium = run.home, run.paths.consortium
+    try:
+        released: ReleasedModel | None = released_model(run)
+    except NotReleased:
+        released = None
+
+    def load() -> ReleasedModel:
+        later = open_run(home, consortium)
+        try:
+            return released_model(later)
+        finally:
+            later.chain.close()
+
     price = run.governance.policy().price_per_row
-    snapshot = (lambda: dashboard_snapshot(run.home, run.paths.consortium)) if with_dashboard else None
-    app = create_app(store, released, lambda: price, pending=lambda: store.summary().pending, dashboard=snapshot)
+    snapshot = (lambda: dashboard_snapshot(home, consortium)) if with_dashboard else None
+    app = create_app(store, released or load, lambda: price, dashboard=snapshot)
     return app, released
 
 

@@ -1,7 +1,11 @@
 """What the dashboard shows, read from the chain and the usage store in one pass, as plain JSON-able values.
 
-Token amounts are decimal strings: wei exceed JavaScript's 2**53 exact integers, and a page must show the
-audit's numbers to the last unit.
+Token amounts and share counts are decimal strings in the smallest unit: wei exceed JavaScript's 2**53 exact
+integers, and a page must show the audit's numbers to the last unit. ``currency`` says how to show them to a
+person: the native coin (ETH, 18 decimals) or the revenue token's own ``symbol()`` and ``decimals()``.
+
+Two words, never "pending": revenue is *unsettled* while it is billed in the usage store and not yet
+distributed on chain; a payout is *withdrawable* while a member is entitled to it and has not withdrawn it.
 
 The numbers come from the same places the audit reads (the audit's replay for payouts), so a page and
 ``fairshare audit --json`` always agree. Only aggregate, per-member and on-chain data: no API keys, no
@@ -13,8 +17,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from web3.exceptions import Web3Exception
+
 from fairshare.consortium.report import audit_run, member_balances
-from fairshare.consortium.session import open_run
+from fairshare.consortium.session import Run, open_run
 from fairshare.serving.store import UsageStore
 
 __all__ = ["dashboard_snapshot"]
@@ -26,6 +32,7 @@ def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, o
         audit = audit_run(run)
         rounds = sorted(run.ledger.rounds(), key=lambda r: r.round_id)
         by_address = {m.address: m.name for m in run.record.members}
+        by_address[run.record.treasury] = "treasury"
         policy = run.governance.policy()
         usage = UsageStore(run.paths.usage_url).summary()
         tx_by_account: dict[str, list[str]] = {}
@@ -37,6 +44,7 @@ def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, o
             "description": run.config.description,
             "chain": {"url": run.record.chain_url, "chain_id": run.record.chain_id, **run.record.deployment},
             "released_model": policy.released_model.hex() if any(policy.released_model) else None,
+            "currency": _currency(run),
             "policy": {
                 "price_per_row": str(policy.price_per_row),
                 "treasury_cut_bps": policy.treasury_cut_bps,
@@ -47,7 +55,7 @@ def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, o
                 "deposited": str(audit.deposited),
                 "billed": str(usage.revenue),
                 "settled": str(usage.settled),
-                "pending": str(usage.pending),
+                "unsettled": str(usage.pending),
                 "calls": usage.calls,
             },
             "rounds": [
@@ -59,7 +67,7 @@ def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, o
                     "tx_hash": r.tx_hash,
                     "record_hash": r.record_hash.hex(),
                     "scores": {by_address.get(a, a): s / 1e9 for a, s in zip(r.members, r.scores, strict=True)},
-                    "shares": {by_address.get(a, a): s for a, s in zip(r.members, r.shares, strict=True)},
+                    "shares": {by_address.get(a, a): str(s) for a, s in zip(r.members, r.shares, strict=True)},
                     **_recorded(r.params),
                 }
                 for r in rounds
@@ -73,15 +81,40 @@ def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, o
                     "shares": str(b.shares),
                     "entitled": str(audit.entitled.get(b.address, 0)),
                     "withdrawn": str(audit.withdrawn.get(b.address, 0)),
-                    "pending": str(audit.entitled.get(b.address, 0) - audit.withdrawn.get(b.address, 0)),
+                    "withdrawable": str(audit.entitled.get(b.address, 0) - audit.withdrawn.get(b.address, 0)),
                     "transactions": tx_by_account.get(b.address, []),
                 }
                 for b in member_balances(run)
             ],
-            "governance": audit.history,
+            "governance": [_named_votes(p, by_address) for p in audit.history],
         }
     finally:
         run.chain.close()
+
+
+NATIVE = {"symbol": "ETH", "decimals": 18, "unit": "wei", "token": None}
+
+
+def _currency(run: Run) -> dict[str, object]:
+    """How amounts are shown: the native coin, or the ERC-20 revenue token's own symbol and decimals."""
+    token = run.ledger.token
+    if token is None:
+        return NATIVE
+    try:
+        symbol, decimals = str(token.functions.symbol().call()), int(token.functions.decimals().call())
+    except (Web3Exception, ValueError):  # an ERC-20 without the optional metadata: the raw smallest unit
+        symbol, decimals = "token units", 0
+    return {"symbol": symbol, "decimals": decimals, "unit": "base units", "token": token.address}
+
+
+def _named_votes(proposal: dict[str, object], names: dict[str, str]) -> dict[str, object]:
+    """A proposal of the audit's history with every voter (and the proposer) named; weights as strings."""
+    votes = [
+        {**v, "name": names.get(str(v["voter"]), str(v["voter"])), "weight": str(v["weight"])}
+        for v in proposal["votes"]  # type: ignore[attr-defined]
+    ]
+    proposer = str(proposal.get("proposer", ""))
+    return {**proposal, "votes": votes, "proposer_name": names.get(proposer, proposer)}
 
 
 def _accuracy(run) -> list[dict[str, float]]:

@@ -35,6 +35,9 @@ from cryptography.x509.oid import NameOID
 from fairshare.errors import LearningError
 
 __all__ = [
+    "FLOWER_APP",
+    "NODE_CONFIG_KEYS",
+    "RUN_CONFIG",
     "Certificates",
     "flower_env",
     "generate_certificates",
@@ -249,22 +252,39 @@ def register_node(flwr_home: Path, connection: str, public_key: Path) -> int:
     return int(node_id)
 
 
+RUN_CONFIG: dict[str, object] = {"home": "", "consortium": "", "rounds": 0}
+"""The ServerApp's run-config keys (``--run-config``): the coordinator's fairshare home (absolute path), the
+consortium's name (empty: the only one under ``home``) and the rounds to train (0: the consortium file's)."""
+
+NODE_CONFIG_KEYS = ("member", "data-path", "key-path", "behaviour")
+"""The ClientApp's node-config keys (``flower-supernode --node-config``), written by ``fairshare node start``:
+the member's name, its rows (.npz), its account key file, and ``honest`` (or a test behaviour)."""
+
+FLOWER_APP: dict[str, object] = {
+    "publisher": "fairshare",
+    "components": {"serverapp": SERVER_APP, "clientapp": CLIENT_APP},
+    "config": RUN_CONFIG,
+}
+"""``[tool.flwr.app]``: the same in the repository's pyproject.toml (``flwr run .``) and in ``write_app``'s."""
+
+
 def write_app(folder: Path) -> Path:
-    """The Flower App that ``flwr run`` bundles: a pyproject naming fairshare's ServerApp and ClientApp."""
+    """The Flower App that ``flwr run`` bundles: a pyproject naming fairshare's ServerApp and ClientApp.
+
+    The components are imported from the installed ``fairshare`` package, so the app folder holds only this
+    file; it is what the repository's own pyproject.toml declares, for an installed fairshare without it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     project = {
         "build-system": {"requires": ["hatchling"], "build-backend": "hatchling.build"},
-        "project": {"name": "fairshare-federation", "version": "1.0.0", "dependencies": []},
-        "tool": {
-            "hatch": {"build": {"targets": {"wheel": {"packages": ["."]}}}},
-            "flwr": {
-                "app": {
-                    "publisher": "fairshare",
-                    "components": {"serverapp": SERVER_APP, "clientapp": CLIENT_APP},
-                    "config": {"home": "", "consortium": "", "rounds": 0},
-                }
-            },
+        "project": {
+            "name": "fairshare-federation",
+            "version": "1.0.0",
+            "description": "The fairshare consortium's ServerApp and ClientApp.",
+            "license": "Apache-2.0",
+            "dependencies": [],
         },
+        "tool": {"hatch": {"build": {"targets": {"wheel": {"packages": ["."]}}}}, "flwr": {"app": FLOWER_APP}},
     }
     (folder / "pyproject.toml").write_text(tomli_w.dumps(project))
     return folder

@@ -1,152 +1,156 @@
 """The paid prediction API (FastAPI): only the released model is served, every answered call is billed.
 
 ``POST /v1/predict`` takes an API key (``X-API-Key`` header or ``Authorization: Bearer``) and one row or a
-batch; the price is per row, read from the policy source (the chain) when the app starts; the call is debited
-in the usage store *before* the answer is computed and returned, in the same committed transaction as its
-usage row (group-committed with concurrent calls, see ``billing``).
-Errors: 401 unknown key, 402 not enough credit, 422 malformed input (FastAPI names the field). A client that
-sends an ``Idempotency-Key`` header may retry a call whose answer it lost: it is answered again, billed once.
+batch; the price is per row, read from the policy source (the chain) when the app starts. A call is answered
+only after its debit and usage row are committed (group-committed with concurrent calls, see ``billing``),
+and the answer is computed *before* the debit: a call the model cannot answer (a non-finite output) is
+refused with 422 and never billed, and "answered" still implies "billed".
+
+A client that sends an ``Idempotency-Key`` may retry a call whose answer it lost: the same request under
+the same key is answered again and billed once (``replayed: true``, ``charged: 0``); a different request
+under a used key is refused with 409. Errors and their statuses: ``http_errors``. Until a model is released
+every paid call answers 503 with the reason (the dashboard serves meanwhile).
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
-from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field, field_validator
+from fastapi import FastAPI, Header, Security
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from fairshare.errors import ServingError
-from fairshare.learning.model import LogisticRegression, Params
 from fairshare.serving.billing import BillingQueue
+from fairshare.serving.charges import Call, Debit, UnknownKey
 from fairshare.serving.dashboard import dashboard_router
-from fairshare.serving.metrics import Metrics, TimingMiddleware
-from fairshare.serving.store import OutOfCredit, UnknownKey, UsageStore
+from fairshare.serving.docs import docs_router
+from fairshare.serving.http_errors import install_error_handlers, invalid
+from fairshare.serving.metrics import CONTENT_TYPE, Metrics, TimingMiddleware
+from fairshare.serving.released import ModelSource, ReleasedModel
+from fairshare.serving.schemas import (
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+    error_responses,
+    with_row_length,
+)
+from fairshare.serving.store import UsageStore
 
-__all__ = ["PredictRequest", "PredictResponse", "ReleasedModel", "create_app"]
+__all__ = ["create_app"]
 
-MAX_ROWS = 1000
+TITLE = "fairshare model API"
 
-
-@dataclass(frozen=True)
-class ReleasedModel:
-    model: LogisticRegression
-    params: Params
-    model_hash: str
-    feature_names: tuple[str, ...] = ()
-
-
-class PredictRequest(BaseModel):
-    rows: list[list[float]] = Field(min_length=1, max_length=MAX_ROWS, description="Feature rows (standardised).")
-
-    @field_validator("rows")
-    @classmethod
-    def _finite(cls, rows: list[list[float]]) -> list[list[float]]:
-        for i, row in enumerate(rows):
-            if not all(math.isfinite(v) for v in row):
-                raise ValueError(f"row {i} has a NaN or infinite value")
-        return rows
-
-
-class PredictResponse(BaseModel):
-    model_hash: str
-    predictions: list[int]
-    probabilities: list[list[float]]
-    charged: int
-    credit_left: int
-
-
-def _api_key(x_api_key: str | None, authorization: str | None) -> str:
-    if x_api_key:
-        return x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    raise HTTPException(status_code=401, detail="missing API key: send X-API-Key or Authorization: Bearer <key>")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="An API key (fsk_<id>_<secret>).", auto_error=False
+)
+bearer = HTTPBearer(scheme_name="Bearer", description="The same API key as a bearer token.", auto_error=False)
 
 
 def create_app(
     store: UsageStore,
-    released: ReleasedModel,
+    released: ReleasedModel | Callable[[], ReleasedModel],
     price_per_row: Callable[[], int],
     metering: bool = True,
-    pending: Callable[[], int] | None = None,
     dashboard: Callable[[], dict[str, object]] | None = None,
 ) -> FastAPI:
+    """The API over ``store``; ``released`` is the model, or a loader asked until it returns one."""
     app = FastAPI(
-        title="fairshare model API",
+        title=TITLE,
         description="Predictions from the consortium's released model; every row is billed and its revenue "
         "is split on chain among the members who trained it.",
         version="1",
+        docs_url=None,
+        redoc_url=None,
     )
-    metrics = Metrics()
+    models = ModelSource(released)
     price = price_per_row()
     billing = BillingQueue(store)
-    n_features = released.model.n_features
-
+    metrics = Metrics(store, queue_depth=lambda: billing.depth)
+    billing.observer = metrics
     app.add_middleware(TimingMiddleware, metrics=metrics)
+    install_error_handlers(app)
 
-    @app.post(
-        "/v1/predict",
-        response_model=PredictResponse,
-        responses={401: {"description": "Unknown API key"}, 402: {"description": "Not enough credit"}},
-    )
+    @app.post("/v1/predict", response_model=PredictResponse, responses=error_responses(400, 401, 402, 409, 503))
     async def predict(
         body: PredictRequest,
-        x_api_key: str | None = Header(default=None),
-        authorization: str | None = Header(default=None),
-        idempotency_key: str | None = Header(default=None, max_length=128),
+        x_api_key: Annotated[str | None, Security(api_key_header)] = None,
+        authorization: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(min_length=1, max_length=128, description="Retry a call without paying twice (same rows)."),
+        ] = None,
     ) -> PredictResponse:
-        key = _api_key(x_api_key, authorization)
-        widths = {len(r) for r in body.rows}
-        if widths != {n_features}:
-            raise HTTPException(
-                status_code=422,
-                detail=[
-                    {"loc": ["body", "rows"], "msg": f"each row needs {n_features} features; got {sorted(widths)}"}
-                ],
-            )
-        credit_left = -1
-        if metering:
-            try:
-                credit_left = await billing.debit(key, len(body.rows), price, released.model_hash, idempotency_key)
-            except UnknownKey as exc:
-                raise HTTPException(status_code=401, detail=str(exc)) from exc
-            except OutOfCredit as exc:
-                raise HTTPException(status_code=402, detail=str(exc)) from exc
-            except ServingError as exc:  # the usage store failed: nothing was billed, so nothing is answered
-                raise HTTPException(status_code=503, detail=f"billing unavailable, retry: {exc}") from exc
-            metrics.revenue += len(body.rows) * price
+        key = x_api_key or (authorization.credentials if authorization else None)
+        if not key:
+            raise UnknownKey("missing API key: send X-API-Key or Authorization: Bearer <key>")
+        served = models.get()
+        n_features = served.model.n_features
+        for i, row in enumerate(body.rows):
+            if len(row) != n_features:
+                raise invalid(("body", "rows", i), f"has {len(row)} values; the model takes {n_features}", "row_length")
         X = np.asarray(body.rows, dtype=np.float64)
-        probs = released.model.predict_proba(released.params, X)
+        with np.errstate(all="ignore"):  # a non-finite output is refused below, not warned about
+            probs = served.model.predict_proba(served.params, X)
+        finite = np.isfinite(probs).all(axis=1)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise invalid(("body", "rows", row), "the model's output for this row is not finite", "non_finite_output")
+        debit = Debit(credit_left=-1, charged=0)
+        if metering:
+            digest = _digest(X) if idempotency_key is not None else b""
+            debit = await billing.debit(Call(key, len(body.rows), price, served.model_hash, idempotency_key, digest))
         return PredictResponse(
-            model_hash=released.model_hash,
+            model_hash=served.model_hash,
             predictions=probs.argmax(axis=1).tolist(),
             probabilities=probs.round(6).tolist(),
-            charged=len(body.rows) * price if metering else 0,
-            credit_left=credit_left,
+            charged=debit.charged,
+            credit_left=debit.credit_left,
+            replayed=debit.replayed,
         )
 
-    @app.get("/v1/model")
-    def model_info() -> dict[str, object]:
-        return {
-            "model_hash": released.model_hash,
-            "features": n_features,
-            "classes": released.model.n_classes,
-            "price_per_row": price,
-        }
+    @app.get("/v1/model", response_model=ModelInfo, responses=error_responses(503))
+    def model_info() -> ModelInfo:
+        served = models.get()
+        return ModelInfo(
+            model_hash=served.model_hash,
+            features=served.model.n_features,
+            classes=served.model.n_classes,
+            price_per_row=price,
+        )
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
-        return metrics.render(pending() if pending is not None else None)
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+    )
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    app.include_router(docs_router(TITLE))
     if dashboard is not None:
         app.include_router(dashboard_router(dashboard))
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
+    spec: dict[str, object] = {}
 
+    def openapi() -> dict[str, object]:
+        """FastAPI's spec, with the row length of the released model once it is known."""
+        current = models.current
+        features = current.model.n_features if current is not None else None
+        if spec.get("features", -1) != features:
+            app.openapi_schema = None
+            base = FastAPI.openapi(app)
+            spec["features"], spec["value"] = features, (with_row_length(base, features) if features else base)
+        return spec["value"]  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _digest(X: np.ndarray) -> bytes:
+    """The canonical request body: its shape and its values as float64 (``1`` and ``1.0`` are one request)."""
+    return hashlib.sha256(np.asarray(X.shape, dtype=np.int64).tobytes() + X.tobytes()).digest()

@@ -3,48 +3,55 @@
 SQLite allows one writer at a time; with a transaction per call, concurrent requests queue on the write lock
 and metering costs most of the API's throughput. ``BillingQueue`` keeps the same guarantee — a call is
 answered only after its debit and usage row are committed — but commits every call that arrived meanwhile in
-one transaction, checking each call's credit in arrival order; the batch is committed by an event-loop
-callback. If the transaction fails, every call in it fails: nothing billed, nothing answered.
+one transaction, deciding each call by ``charges.decide`` (credit in arrival order, idempotent replays,
+conflicts); the batch is committed by an event-loop callback. If the transaction fails, every call in it
+fails: nothing billed, nothing answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import insert, select, update
 
 from fairshare.errors import ServingError
-from fairshare.serving.store import ApiKey, OutOfCredit, UnknownKey, Usage, UsageStore, _now
+from fairshare.serving.charges import Call, Debit, Prior, UnknownKey, UsageRow, decide
+from fairshare.serving.store import ApiKey, Usage, UsageStore, _now
 
-__all__ = ["BillingQueue"]
+__all__ = ["BillingObserver", "BillingQueue"]
+
+_COLUMNS = "key_id, rows, amount, model_hash, created_at, request_id, request_hash"
 
 
-@dataclass
-class _Call:
-    api_key: str
-    rows: int
-    price: int
-    model_hash: str
-    request_id: str | None
+class BillingObserver(Protocol):
+    """Told about every committed batch (the metrics): how many calls, how long the commit, what it billed."""
+
+    def batch_committed(self, calls: int, seconds: float, billed: int, rows: int) -> None: ...
 
 
 class BillingQueue:
-    def __init__(self, store: UsageStore) -> None:
+    def __init__(self, store: UsageStore, observer: BillingObserver | None = None) -> None:
         self.store = store
+        self.observer = observer
         self._verified: dict[str, str] = {}  # plain key -> key_id, once its hash has been checked
-        self.batches = 0
-        self.calls = 0
-        self._inline: list[tuple[_Call, asyncio.Future[int]]] = []
+        self._inline: list[tuple[Call, asyncio.Future[Debit]]] = []
         self._flush_scheduled = False
         self._raw: sqlite3.Connection | None = None
         if store.sqlite and store.engine.url.database:
             self._raw = sqlite3.connect(store.engine.url.database, isolation_level=None, check_same_thread=False)
             self._raw.execute("PRAGMA busy_timeout=10000")
 
-    async def debit(self, api_key: str, rows: int, price: int, model_hash: str, request_id: str | None) -> int:
-        """Await the commit of this call's debit; returns the credit left.
+    @property
+    def depth(self) -> int:
+        """Calls waiting for the next commit."""
+        return len(self._inline)
+
+    async def debit(self, call: Call) -> Debit:
+        """Await the commit of this call's debit.
 
         The batch is committed on the event loop, one pass after the first call of the batch arrived: calls
         whose requests are being read in this pass reach their debit too and share the transaction (and its
@@ -53,8 +60,8 @@ class BillingQueue:
         more CPU per call than the commit it took off the loop.
         """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._inline.append((_Call(api_key, rows, price, model_hash, request_id), future))
+        future: asyncio.Future[Debit] = loop.create_future()
+        self._inline.append((call, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush_next_pass)
@@ -67,13 +74,18 @@ class BillingQueue:
         self._flush_scheduled = False
         batch, self._inline = self._inline, []
         calls = [call for call, _ in batch]
-        self.batches += 1
-        self.calls += len(calls)
+        started = time.perf_counter()
+        results: list[Debit | ServingError]
         try:
             results = self._commit(calls)
         except Exception as exc:  # the whole batch failed: nobody is billed, nobody answered
             error = exc if isinstance(exc, ServingError) else ServingError(f"billing failed: {exc}")
             results = [error] * len(calls)
+        if self.observer is not None:
+            debits = [r for r in results if isinstance(r, Debit)]
+            billed = sum(d.charged for d in debits)
+            rows = sum(c.rows for c, r in zip(calls, results, strict=True) if isinstance(r, Debit) and r.charged)
+            self.observer.batch_committed(len(calls), time.perf_counter() - started, billed, rows)
         for (_, future), result in zip(batch, results, strict=True):
             if future.cancelled():
                 continue
@@ -89,62 +101,56 @@ class BillingQueue:
                 self._verified[api_key] = self.store._verify(session, api_key, lock=False).key_id
         return self._verified[api_key]
 
-    def _commit(self, batch: list[_Call]) -> list[int | Exception]:
-        if self._raw is not None:
-            return self._commit_sqlite(batch)
-        return self._commit_core(batch)
+    def _key_ids(self, batch: list[Call]) -> dict[str, str | UnknownKey]:
+        """Keys are verified before the write transaction opens (a verification reads the store itself)."""
+        out: dict[str, str | UnknownKey] = {}
+        for call in batch:
+            if call.api_key not in out:
+                try:
+                    out[call.api_key] = self._key_id(call.api_key)
+                except UnknownKey as exc:
+                    out[call.api_key] = exc
+        return out
 
-    def _commit_sqlite(self, batch: list[_Call]) -> list[int | Exception]:
-        """The same transaction as ``_commit_core`` on a raw sqlite3 connection: the per-call hot path.
+    def _commit(self, batch: list[Call]) -> list[Debit | ServingError]:
+        verified = self._key_ids(batch)
+
+        def key_of(api_key: str) -> str:
+            key_id = verified[api_key]
+            if isinstance(key_id, UnknownKey):
+                raise key_id
+            return key_id
+
+        if self._raw is not None:
+            return self._commit_sqlite(self._raw, batch, key_of)
+        return self._commit_core(batch, key_of)
+
+    def _commit_sqlite(
+        self, db: sqlite3.Connection, batch: list[Call], key_of: Callable[[str], str]
+    ) -> list[Debit | ServingError]:
+        """The transaction on a raw sqlite3 connection: the per-call hot path.
 
         SQLAlchemy's per-statement overhead was most of metering's cost; SQLite is the default store, so it
         gets plain prepared statements. Other databases go through ``_commit_core``.
         """
-        db = self._raw
-        results: list[int | Exception] = []
-        rows = []
-        credits: dict[str, int] = {}
-        seen: set[tuple[str, str]] = set()
-        key_ids: list[str | Exception] = []
-        for call in batch:
-            try:
-                key_ids.append(self._key_id(call.api_key))
-            except UnknownKey as exc:
-                key_ids.append(exc)
-        now = _now()  # one transaction, one timestamp (to the second)
+
+        def credit_of(key_id: str) -> int:
+            return int(db.execute("SELECT credit FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()[0])
+
+        def prior_of(key_id: str, request_id: str) -> Prior | None:
+            row = db.execute(
+                "SELECT request_hash, model_hash FROM usage WHERE key_id = ? AND request_id = ?", (key_id, request_id)
+            ).fetchone()
+            return None if row is None else Prior(row[0], row[1])
+
         db.execute("BEGIN IMMEDIATE")
         try:
-            for call, key_id in zip(batch, key_ids, strict=True):
-                if isinstance(key_id, Exception):
-                    results.append(key_id)
-                    continue
-                if key_id not in credits:
-                    credits[key_id] = int(
-                        db.execute("SELECT credit FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()[0]
-                    )
-                if call.request_id is not None:
-                    marker = (key_id, call.request_id)
-                    exists = (
-                        marker in seen
-                        or db.execute("SELECT 1 FROM usage WHERE key_id = ? AND request_id = ?", marker).fetchone()
-                    )
-                    if exists:
-                        results.append(credits[key_id])
-                        continue
-                    seen.add(marker)
-                amount = call.rows * call.price
-                if credits[key_id] < amount:
-                    results.append(
-                        OutOfCredit(
-                            f"this call costs {amount} but the key has {credits[key_id]} credit left; top it up"
-                        )
-                    )
-                    continue
-                credits[key_id] -= amount
-                rows.append((key_id, call.rows, str(amount), call.model_hash, now, call.request_id))
-                results.append(credits[key_id])
-            columns = "key_id, rows, amount, model_hash, created_at, request_id"
-            db.executemany(f"INSERT INTO usage ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            results, rows, credits = decide(batch, key_of, credit_of, prior_of)
+            now = _now()  # one transaction, one timestamp (to the second)
+            db.executemany(
+                f"INSERT INTO usage ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(u.key_id, u.rows, str(u.amount), u.model_hash, now, u.request_id, u.request_hash) for u in rows],
+            )
             db.executemany("UPDATE api_keys SET credit = ? WHERE key_id = ?", [(str(c), k) for k, c in credits.items()])
             db.execute("COMMIT")
         except BaseException:
@@ -152,58 +158,38 @@ class BillingQueue:
             raise
         return results
 
-    def _commit_core(self, batch: list[_Call]) -> list[int | Exception]:
-        results: list[int | Exception] = []
-        rows = []
-        key_ids: list[str | Exception] = []
-        for call in batch:
-            try:
-                key_ids.append(self._key_id(call.api_key))
-            except UnknownKey as exc:
-                key_ids.append(exc)
+    def _commit_core(self, batch: list[Call], key_of: Callable[[str], str]) -> list[Debit | ServingError]:
         with self.store.engine.begin() as s:  # Core, not the ORM: this is the per-call hot path
-            credits: dict[str, int] = {}
-            seen: set[tuple[str, str]] = set()
-            for call, key_id in zip(batch, key_ids, strict=True):
-                if isinstance(key_id, Exception):
-                    results.append(key_id)
-                    continue
-                if key_id not in credits:
-                    credits[key_id] = int(s.execute(select(ApiKey.credit).where(ApiKey.key_id == key_id)).scalar_one())
-                if call.request_id is not None:
-                    marker = (key_id, call.request_id)
-                    exists = (
-                        marker in seen
-                        or s.execute(
-                            select(Usage.id).where(Usage.key_id == key_id, Usage.request_id == call.request_id)
-                        ).first()
+
+            def credit_of(key_id: str) -> int:
+                query = select(ApiKey.credit).where(ApiKey.key_id == key_id)
+                if not self.store.sqlite:
+                    query = query.with_for_update()
+                return int(s.execute(query).scalar_one())
+
+            def prior_of(key_id: str, request_id: str) -> Prior | None:
+                row = s.execute(
+                    select(Usage.request_hash, Usage.model_hash).where(
+                        Usage.key_id == key_id, Usage.request_id == request_id
                     )
-                    if exists:
-                        results.append(credits[key_id])
-                        continue
-                    seen.add(marker)
-                amount = call.rows * call.price
-                if credits[key_id] < amount:
-                    results.append(
-                        OutOfCredit(
-                            f"this call costs {amount} but the key has {credits[key_id]} credit left; top it up"
-                        )
-                    )
-                    continue
-                credits[key_id] -= amount
-                rows.append(
-                    {
-                        "key_id": key_id,
-                        "rows": call.rows,
-                        "amount": amount,
-                        "model_hash": call.model_hash,
-                        "created_at": _now(),
-                        "request_id": call.request_id,
-                    }
-                )
-                results.append(credits[key_id])
+                ).first()
+                return None if row is None else Prior(row.request_hash, row.model_hash)
+
+            results, rows, credits = decide(batch, key_of, credit_of, prior_of)
             if rows:
-                s.execute(insert(Usage), rows)
+                s.execute(insert(Usage), [_usage_values(u) for u in rows])
             for key_id, credit in credits.items():
                 s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(credit=credit))
         return results
+
+
+def _usage_values(u: UsageRow) -> dict[str, object]:
+    return {
+        "key_id": u.key_id,
+        "rows": u.rows,
+        "amount": u.amount,
+        "model_hash": u.model_hash,
+        "created_at": _now(),
+        "request_id": u.request_id,
+        "request_hash": u.request_hash,
+    }

@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from fairshare.errors import FairshareError
+from fairshare.serving.schemas import error_responses
 
 __all__ = ["dashboard_router"]
 
@@ -57,7 +58,7 @@ def dashboard_router(snapshot: Callable[[], dict[str, object]], ttl_seconds: flo
             path, _html_route(title, view), methods=["GET"], response_class=HTMLResponse, include_in_schema=False
         )
 
-    @router.get("/api/dashboard/{view}", tags=["dashboard"])
+    @router.get("/api/dashboard/{view}", tags=["dashboard"], responses=error_responses(404, 503))
     def dashboard_data(view: str) -> dict[str, object]:
         """The dashboard's data: chain, audit, contributions, payouts and governance (aggregate, no keys)."""
         if view not in {v for _, v in PAGES.values()}:

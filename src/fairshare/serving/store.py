@@ -8,7 +8,8 @@ Rules the rest of fairshare relies on:
   elsewhere), so credit never goes negative and no answered call is unbilled;
 - keys are stored as salted SHA-256 hashes; the plain key is shown once, at creation;
 - a usage row belongs to at most one settlement, and a settlement's rows are fixed when it is opened;
-- a request id (the client's ``Idempotency-Key``) is billed at most once per key.
+- a request id (the client's ``Idempotency-Key``) is billed at most once per key, and only ever answers the
+  request it was first billed for (its request hash is stored with it; see ``charges``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from fairshare.errors import ServingError
+from fairshare.serving.charges import Call, Debit, IdempotencyConflict, OutOfCredit, Prior, UnknownKey, decide
 
-__all__ = ["ApiKeyInfo", "Base", "OutOfCredit", "UnknownKey", "UsageStore", "UsageSummary"]
+__all__ = [
+    "ApiKeyInfo",
+    "Base",
+    "IdempotencyConflict",
+    "OutOfCredit",
+    "UnknownKey",
+    "UsageStore",
+    "UsageSummary",
+]
 
 KEY_PREFIX = "fsk_"
 
@@ -82,6 +92,7 @@ class Usage(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     settlement_id: Mapped[str | None] = mapped_column(String(66), ForeignKey("settlements.id"), index=True)
     request_id: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (UniqueConstraint("key_id", "request_id", name="uq_usage_key_request"),)
 
 
@@ -93,14 +104,6 @@ class SettlementRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # "open" until the chain confirms, then "settled"
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     created_at: Mapped[str] = mapped_column(String(32))
-
-
-class UnknownKey(ServingError):
-    """The API key does not exist (or is malformed)."""
-
-
-class OutOfCredit(ServingError):
-    """The key's prepaid credit does not cover the call."""
 
 
 @dataclass(frozen=True)
@@ -222,36 +225,57 @@ class UsageStore:
 
     # billing ----------------------------------------------------------------------------------------------
 
-    def debit(self, api_key: str, rows: int, price_per_row: int, model_hash: str, request_id: str | None = None) -> int:
-        """Bill one call of ``rows`` rows atomically; returns the remaining credit.
+    def debit(
+        self,
+        api_key: str,
+        rows: int,
+        price_per_row: int,
+        model_hash: str,
+        request_id: str | None = None,
+        body_digest: bytes = b"",
+    ) -> Debit:
+        """Bill one call of ``rows`` rows atomically, by the rules of ``charges.decide``.
 
         With a ``request_id`` (the client's Idempotency-Key) a retry of a call already billed is not billed
         again: after a crash between billing and answering, the client retries and gets its answer once paid.
+        A different request under the same ``request_id`` raises ``IdempotencyConflict``.
         """
-        amount = rows * price_per_row
+        call = Call(api_key, rows, price_per_row, model_hash, request_id, body_digest)
         with self.session() as s:
-            key = self._verify(s, api_key, lock=True)
-            credit = int(key.credit)
-            if request_id is not None:
-                seen = s.execute(
-                    select(Usage.id).where(Usage.key_id == key.key_id, Usage.request_id == request_id)
+            keys: dict[str, ApiKey] = {}
+
+            def key_of(plain: str) -> str:
+                key = self._verify(s, plain, lock=True)
+                keys[key.key_id] = key
+                return key.key_id
+
+            def prior_of(key_id: str, request: str) -> Prior | None:
+                row = s.execute(
+                    select(Usage.request_hash, Usage.model_hash).where(
+                        Usage.key_id == key_id, Usage.request_id == request
+                    )
                 ).first()
-                if seen is not None:
-                    return credit
-            if credit < amount:
-                raise OutOfCredit(f"this call costs {amount} but the key has {credit} credit left; top it up")
-            key.credit = credit - amount
-            s.add(
+                return None if row is None else Prior(row.request_hash, row.model_hash)
+
+            results, usage, credits = decide([call], key_of, lambda key_id: int(keys[key_id].credit), prior_of)
+            if isinstance(results[0], ServingError):
+                raise results[0]
+            for key_id, credit in credits.items():
+                keys[key_id].credit = credit
+            now = _now()
+            s.add_all(
                 Usage(
-                    key_id=key.key_id,
-                    rows=rows,
-                    amount=amount,
-                    model_hash=model_hash,
-                    created_at=_now(),
-                    request_id=request_id,
+                    key_id=u.key_id,
+                    rows=u.rows,
+                    amount=u.amount,
+                    model_hash=u.model_hash,
+                    created_at=now,
+                    request_id=u.request_id,
+                    request_hash=u.request_hash,
                 )
+                for u in usage
             )
-            return credit - amount
+            return results[0]
 
     def summary(self) -> UsageSummary:
         with self.session() as s:
