@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fairshare.errors import ChainConnectionError
+from fairshare.ledger import Chain, connect
 
 REPO = Path(__file__).resolve().parents[1]
 ANVIL_HOME = Path.home() / ".cache" / "fairshare"
@@ -40,3 +41,16 @@ def anvil_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setenv(DEPLOYER_KEY_ENV, ANVIL_DEV_KEY)
     return ANVIL_DEV_KEY
+
+
+@pytest.fixture(params=["embedded", "anvil"])
+def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
+    """Every contract test runs on the embedded chain and on anvil: one code path, two chains."""
+    if request.param == "anvil":
+        url = request.getfixturevalue("anvil_url")
+        request.getfixturevalue("anvil_key")
+        chain = connect(url, tmp_path)
+    else:
+        chain = connect(None, tmp_path)
+    yield chain
+    chain.close()

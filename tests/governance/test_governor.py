@@ -13,12 +13,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from fairshare.errors import GovernanceError, TransactionError
 from fairshare.governance import GovernanceClient, ProposalAction, Rules
-from fairshare.ledger import GovernanceSettings, LedgerClient, connect, deploy_consortium
+from fairshare.ledger import Chain, GovernanceSettings, LedgerClient, connect, deploy_consortium
 from fairshare.ledger.deploy import ShareRule
 
 
-def setup(tmp_path: Path, members: int = 4, weighting: int = 0, quorum: int = 5000, threshold: int = 5000, **rules):
-    chain = connect(None, tmp_path)
+def setup(
+    where: Path | Chain, members: int = 4, weighting: int = 0, quorum: int = 5000, threshold: int = 5000, **rules
+):
+    """A consortium on ``where``: a connected chain (the embedded/anvil fixture), or a folder for a new one."""
+    chain = where if isinstance(where, Chain) else connect(None, where)
     accounts = [Account.create() for _ in range(members)]
     outsider = Account.create()
     for a in [*accounts, outsider]:
@@ -210,12 +213,12 @@ def test_outcome_equals_the_tally_rule(tmp_path_factory: pytest.TempPathFactory,
     chain.close()
 
 
-# issue 18: attacks on governance ---------------------------------------------------------------------------
+# issue 18: attacks on governance, each on the embedded chain and on anvil -----------------------------------
 
 
-def test_a_proposal_keeps_the_rule_it_was_opened_under(tmp_path: Path) -> None:
+def test_a_proposal_keeps_the_rule_it_was_opened_under(chain: Chain) -> None:
     """Opened under one member one vote, it is not passed by one member's shares after the switch to shares."""
-    chain, accounts, _, client, ledger = setup(tmp_path, members=3, quorum=5000)
+    chain, accounts, _, client, ledger = setup(chain, members=3, quorum=5000)
     record(chain, ledger, accounts, 1, [90, 5, 5])
     switch = client.propose(accounts[0], ProposalAction("governance", number=_rules(client, weighting=1)), "shares")
     passed(chain, client, switch, accounts)
@@ -230,8 +233,8 @@ def test_a_proposal_keeps_the_rule_it_was_opened_under(tmp_path: Path) -> None:
     chain.close()
 
 
-def test_a_defeated_proposal_stays_defeated_when_the_threshold_falls(tmp_path: Path) -> None:
-    chain, accounts, _, client, _ = setup(tmp_path, members=3, threshold=7000)
+def test_a_defeated_proposal_stays_defeated_when_the_threshold_falls(chain: Chain) -> None:
+    chain, accounts, _, client, _ = setup(chain, members=3, threshold=7000)
     lost = client.propose(accounts[0], CUT, "2 of 3 is not 70%")
     client.vote(accounts[0], lost, True)
     client.vote(accounts[1], lost, True)
@@ -246,8 +249,8 @@ def test_a_defeated_proposal_stays_defeated_when_the_threshold_falls(tmp_path: P
     chain.close()
 
 
-def test_a_passed_proposal_expires_if_not_executed_in_time(tmp_path: Path) -> None:
-    chain, accounts, _, client, _ = setup(tmp_path, members=3, execution_window=10)
+def test_a_passed_proposal_expires_if_not_executed_in_time(chain: Chain) -> None:
+    chain, accounts, _, client, _ = setup(chain, members=3, execution_window=10)
     pid = client.propose(accounts[0], CUT, "x")
     passed(chain, client, pid, accounts)
     assert client.state(pid) == "ready"
@@ -280,15 +283,15 @@ def test_rules_that_would_brick_governance_are_refused_on_chain(gov, change, rea
         client.propose(accounts[0], ProposalAction("governance", number=number), "brick it")
 
 
-def test_removing_the_last_member_is_refused(tmp_path: Path) -> None:
-    chain, accounts, _, client, _ = setup(tmp_path, members=1, quorum=1)
+def test_removing_the_last_member_is_refused(chain: Chain) -> None:
+    chain, accounts, _, client, _ = setup(chain, members=1, quorum=1)
     with pytest.raises(GovernanceError, match="Governor: cannot remove the last member"):
         client.propose(accounts[0], ProposalAction("remove", account=accounts[0].address), "x")
     chain.close()
 
 
-def test_a_single_large_holder_cannot_take_a_role(tmp_path: Path) -> None:
-    chain, accounts, outsider, client, ledger = setup(tmp_path, members=3, weighting=1)
+def test_a_single_large_holder_cannot_take_a_role(chain: Chain) -> None:
+    chain, accounts, outsider, client, ledger = setup(chain, members=3, weighting=1)
     record(chain, ledger, accounts, 1, [70, 20, 10])
     alone = client.propose(accounts[0], ProposalAction("oracle", account=outsider.address), "my puppet")
     client.vote(accounts[0], alone, True)  # 70% of all weight, above the 66.67% supermajority, but 1 of 3 members

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from fairshare.governance import GovernanceClient, ProposalAction
-from fairshare.ledger import Chain, Deployment, GovernanceSettings, LedgerClient, connect, deploy_consortium
+from fairshare.ledger import Chain, Deployment, GovernanceSettings, LedgerClient, deploy_consortium
 from fairshare.ledger.deploy import ShareRule
 
 HASH = bytes(range(32))
@@ -88,19 +86,6 @@ def make_consortium(
         pause_blocks=pause_blocks,
     )
     return Consortium(chain, deployment, LedgerClient(chain, deployment), accounts, treasury, outsider)
-
-
-@pytest.fixture(params=["embedded", "anvil"])
-def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
-    """Every contract test runs on the embedded chain and on anvil: one code path, two chains."""
-    if request.param == "anvil":
-        url = request.getfixturevalue("anvil_url")
-        request.getfixturevalue("anvil_key")
-        chain = connect(url, tmp_path)
-    else:
-        chain = connect(None, tmp_path)
-    yield chain
-    chain.close()
 
 
 @pytest.fixture

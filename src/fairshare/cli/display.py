@@ -202,7 +202,7 @@ def show_keys(console: Console, keys: Sequence[ApiKeyInfo]) -> None:
 
 def show_usage(console: Console, summary: UsageSummary) -> None:
     table = Table(title="Usage (smallest unit)")
-    for column in ("calls", "rows", "revenue", "settled", "pending"):
+    for column in ("calls", "rows", "revenue", "settled", "unsettled"):
         table.add_column(column, justify="right")
     s = summary
     table.add_row(f"{s.calls:,}", f"{s.rows:,}", f"{s.revenue:,}", f"{s.settled:,}", f"{s.pending:,}")
