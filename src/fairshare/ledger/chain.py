@@ -150,6 +150,7 @@ def _embedded(home: Path) -> Chain:
     keystore = Keystore(home / "keystore")
     made = keystore.path(OPERATOR_KEY).exists()
     operator = keystore.load(OPERATOR_KEY) if made else keystore.create(OPERATOR_KEY)
+    w3.eth.default_account = operator.address  # else every eth_call first asks the node for its accounts
     chain = Chain(w3=w3, url=f"embedded:{path}", signer=operator, embedded=embedded)
     balance = w3.eth.get_balance(operator.address)
     if balance < OPERATOR_FLOAT // 10:

@@ -61,7 +61,7 @@ class EventIndex:
             for entry in contract.abi:
                 if entry.get("type") == "event":
                     signature = f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
-                    self._abis[(contract.address, Web3.keccak(text=signature))] = entry
+                    self._abis[(contract.address.lower(), bytes(Web3.keccak(text=signature)))] = entry
         self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
         self.db.executescript(
             """
@@ -112,7 +112,7 @@ class EventIndex:
         logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": head, "address": list(self.contracts)})
         rows = []
         for log in logs:
-            abi = self._abis.get((Web3.to_checksum_address(log["address"]), HexBytes(log["topics"][0])))
+            abi = self._abis.get((log["address"].lower(), bytes(log["topics"][0])))
             if abi is None:
                 continue
             event = get_event_data(self.w3.codec, abi, log)

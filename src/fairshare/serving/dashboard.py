@@ -8,6 +8,7 @@ shown, never API keys or per-customer usage.
 
 from __future__ import annotations
 
+import logging
 import string
 import threading
 import time
@@ -21,6 +22,8 @@ from fairshare.errors import FairshareError
 from fairshare.serving.schemas import error_responses
 
 __all__ = ["dashboard_router"]
+
+log = logging.getLogger(__name__)
 
 PAGES = {
     "/": ("Overview", "overview"),
@@ -38,20 +41,35 @@ def _page(title: str, view: str) -> str:
 
 
 def dashboard_router(snapshot: Callable[[], dict[str, object]], ttl_seconds: float = 5.0) -> APIRouter:
-    """Pages and JSON endpoints; ``snapshot`` is called at most once per ``ttl_seconds``."""
+    """Pages and JSON endpoints over ``snapshot`` (the audit and everything it re-derives from the chain).
+
+    A snapshot re-reads the whole history from the chain, which takes seconds on a long run. The first request
+    waits for one; after that a request gets the latest snapshot at once, and one older than ``ttl_seconds``
+    is retaken in the background. One snapshot runs at a time.
+    """
     router = APIRouter()
-    lock = threading.Lock()
-    cache: dict[str, object] = {}
+    taking = threading.Lock()  # one snapshot at a time
+    state: dict[str, object] = {"at": 0.0}
+
+    def take() -> None:
+        with taking:
+            try:
+                state["value"], state["at"] = snapshot(), time.monotonic()
+                state.pop("error", None)
+            except FairshareError as exc:
+                state["error"], state["at"] = exc, time.monotonic()
+            except Exception as exc:  # a bug, but a page must say so rather than hang
+                log.exception("dashboard snapshot failed")
+                state["error"], state["at"] = exc, time.monotonic()
 
     def data() -> dict[str, object]:
-        with lock:
-            if not cache or time.monotonic() - float(cache["at"]) > ttl_seconds:  # type: ignore[arg-type]
-                try:
-                    cache["value"], cache["at"] = snapshot(), time.monotonic()
-                except FairshareError as exc:
-                    if "value" not in cache:
-                        raise HTTPException(status_code=503, detail=str(exc)) from exc
-            return cache["value"]  # type: ignore[return-value]
+        if "value" not in state:
+            take()  # nothing to show yet: this request waits
+        elif time.monotonic() - float(state["at"]) > ttl_seconds and not taking.locked():  # type: ignore[arg-type]
+            threading.Thread(target=take, daemon=True, name="dashboard-snapshot").start()
+        if "value" in state:
+            return state["value"]  # type: ignore[return-value]
+        raise HTTPException(status_code=503, detail=str(state.get("error")))
 
     for path, (title, view) in PAGES.items():
         router.add_api_route(
