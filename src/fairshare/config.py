@@ -63,6 +63,10 @@ class DataSettings(_Strict):
 
     dataset: str | None = "breast_cancer"
     label: str = "label"
+    classes: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=2)] | None = None
+    """The consortium's class labels, in order: every CSV file's label column maps through this one list, so a
+    member whose file lacks a class still sends updates of the consortium's shape, and a label outside it is an
+    error naming the file and line. Omitted: the labels found in the coordinator's validation and test files."""
     validation_csv: Path | None = None
     test_csv: Path | None = None
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
@@ -192,6 +196,8 @@ class ConsortiumConfig(_Strict):
                 raise ValueError(f"member {member.name!r} has copy_of={member.copy_of!r}, which is not a member")
             if member.csv is None and self.data.dataset is None:
                 raise ValueError(f"member {member.name!r} has no csv and [data] names no dataset to split")
+        if self.data.classes is not None and len(set(self.data.classes)) != len(self.data.classes):
+            raise ValueError(f"[data] classes lists a label twice: {self.data.classes}")
         if any(m.csv is not None for m in self.members) and (
             self.data.validation_csv is None or self.data.test_csv is None
         ):
