@@ -91,7 +91,12 @@ class TrainingSettings(_Strict):
 
 class ValuationSettings(_Strict):
     method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine"] = "auto"
-    utility: Literal["log_likelihood", "accuracy"] = "log_likelihood"
+    utility: Literal["calibrated_log_likelihood", "log_likelihood", "balanced_log_likelihood", "accuracy"] = (
+        "calibrated_log_likelihood"
+    )
+    """What a coalition model is worth on the validation split. The default refits each model's class offsets
+    to the split's class frequencies first, so a member's own class mix neither earns nor costs value
+    (docs/valuation.md)."""
     drop_flagged: bool = True
     aggregator: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
     seed: int = 0

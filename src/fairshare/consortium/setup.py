@@ -93,7 +93,7 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
     for name, part in members.items():
         scaled = scaler.transform(part)
         save_partition(scaled, paths.data_dir / f"{name}.npz")
-        np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(part.X, salt))
+        np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(scaled.X, salt))
         sizes[name] = len(part.y)
     return sizes
 

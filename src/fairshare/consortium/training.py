@@ -26,7 +26,7 @@ from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_no
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
-from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, value_round
+from fairshare.valuation import RoundValuation, Settlement, ValuationConfig, effective_sizes, value_round
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -69,14 +69,9 @@ def update_identity(run: Run) -> UpdateIdentity:
 class _Valued:
     valuation: RoundValuation
     credited: dict[str, float]
+    vested: tuple[str, ...]
     sizes: dict[str, float]
     rejected: dict[str, str]
-
-
-def credited_values(valuation: RoundValuation) -> dict[str, float]:
-    """What each member is credited for the round: its value, except that a flagged member's positive value is
-    withheld (a negative one stays on record). These are the scores on chain; the contract mints from them."""
-    return {m: min(v, 0.0) if m in valuation.flags else v for m, v in valuation.values.items()}
 
 
 class RoundRecorder:
@@ -104,10 +99,17 @@ class RoundRecorder:
         }
         self.valued: dict[int, _Valued] = {}
         self.past: dict[str, float] = {}
-        for record in run.ledger.rounds():
+        self.settlement = Settlement()
+        by_address = {a.lower(): n for n, a in self.addresses.items()}
+        for record in sorted(run.ledger.rounds(), key=lambda r: r.round_id):
             recorded = json.loads(record.params)
-            for name, value in recorded.get("values", {}).items():
-                self.past[name] = self.past.get(name, 0.0) + float(value)
+            values = {name: float(value) for name, value in recorded.get("values", {}).items()}
+            for name, value in values.items():
+                self.past[name] = self.past.get(name, 0.0) + value
+            credited = {
+                by_address[a.lower()]: s / SCORE_SCALE for a, s in zip(record.members, record.scores, strict=True)
+            }
+            self.settlement.restore(values, credited)
             self.budget.compose(recorded.get("privacy", {}).get("noise_multipliers", {}))
 
     def __call__(self, updates: RoundUpdates) -> Params:
@@ -131,8 +133,9 @@ class RoundRecorder:
         )
         for member, value in valuation.values.items():
             self.past[member] = self.past.get(member, 0.0) + value
+        settled = self.settlement.settle(valuation.values, valuation.flags)
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
-        self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected)
+        self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected)
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -166,6 +169,7 @@ class RoundRecorder:
                 "weights": valuation.weights,
                 "effective_sizes": valued.sizes,
                 "rejected": valued.rejected,
+                "vested": sorted(valued.vested),
                 "privacy": privacy,
             },
             sort_keys=True,

@@ -3,6 +3,7 @@
 from fairshare.valuation.game import Game, Predictor, make_game
 from fairshare.valuation.replication import effective_sizes, record_fingerprints
 from fairshare.valuation.rounds import METHODS, RoundValuation, ValuationConfig, value_round
+from fairshare.valuation.settlement import SettledRound, Settlement, SettlementRule
 from fairshare.valuation.shares import shares_from_values
 
 __all__ = [
@@ -10,6 +11,9 @@ __all__ = [
     "Game",
     "Predictor",
     "RoundValuation",
+    "SettledRound",
+    "Settlement",
+    "SettlementRule",
     "ValuationConfig",
     "effective_sizes",
     "make_game",

@@ -3,14 +3,14 @@
 ``value_round`` is the only entry point the coordinator calls. The next global model it returns is the
 grand coalition's model of the game it valued, so what members are paid for is exactly what is deployed.
 
-Flagging: a member is flagged *harmful* when its value is negative and either clearly so this round (below
-``-harm_threshold`` times the round's total absolute value, default 10%) or its value summed over all rounds
-so far (``past_values``) is negative too. Honest members on skewed data dip slightly below zero in late
-rounds; a poisoner is strongly negative at once and stays negative in total. With ``drop_flagged`` a flagged
+Flagging: a member is flagged *harmful* when its value is negative this round and its value summed over
+the whole run so far (``past_values`` plus this round) is not positive. A single negative round is not
+enough: a member whose rows shift the class mix (a hospital with most of the rare cases, a bank with most
+defaults) pulls the model away from the validation split's prior in some rounds and is worth the most over
+the run; a poisoner is negative from its first round and stays negative in total. With ``drop_flagged`` a flagged
 update is left out of the aggregate and the game is valued again without it, so the others are paid for
-the model actually deployed. A member whose value is positive this round but whose net value over all rounds
-so far is not (the signature of random updates that sometimes help by chance) is flagged *unpaid*: its update
-stays in the aggregate, but it earns no shares until its net contribution is positive.
+the model actually deployed. What a member is then paid is settled across rounds (``settlement``): value
+vests only once its value series shows it helps, and never beyond its net value.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from fairshare.valuation.methods import (
     Method,
     PermutationShapley,
 )
-from fairshare.valuation.screening import screen_updates
+from fairshare.valuation.screening import normalise_steps, screen_updates
 
 __all__ = ["METHODS", "RoundValuation", "ValuationConfig", "choose_method", "value_round"]
 
 METHODS = ("auto", "exact", "gtg", "loo", "banzhaf", "cosine", "mc")
+STEPS = ("median", "as_sent")
 AUTO_EXACT_MAX = 12
 
 Params = list[np.ndarray]
@@ -46,19 +47,23 @@ Params = list[np.ndarray]
 @dataclass(frozen=True)
 class ValuationConfig:
     method: str = "auto"
-    utility: str = "log_likelihood"
+    utility: str = "calibrated_log_likelihood"
     seed: int = 0
     budget: float = 0.3
     truncation: float = 0.0
     banzhaf_samples: int = 512
     drop_flagged: bool = True
-    harm_threshold: float = 0.1
     aggregator: str = "fedavg"
     max_norm_ratio: float = 20.0
+    step: str = "median"
+    """``median``: every update is rescaled to the round's median update norm before it is valued and
+    aggregated (see ``screening.normalise_steps``); ``as_sent``: updates are used as members sent them."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValuationError(f"unknown valuation method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.step not in STEPS:
+            raise ValuationError(f"unknown step rule {self.step!r}; expected one of {', '.join(STEPS)}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class _Pass:
     weights: dict[str, float]
     evaluations: int
     deployed: Params
+    step_norm: float | None
 
 
 def _flatten(params: Params, global_params: Params) -> np.ndarray:
@@ -120,6 +126,9 @@ def _value_pass(
     rng: np.random.Generator,
 ) -> _Pass:
     agg = get_aggregator(config.aggregator)
+    step_norm = None
+    if config.step == "median":
+        members, step_norm = normalise_steps(global_params, members)
     game = make_game(model, global_params, members, sizes, X, y, config.utility, agg)
     players = game.players
     w = np.array([sizes[p] for p in players], dtype=np.float64)
@@ -140,6 +149,7 @@ def _value_pass(
         dict(zip(players, w.tolist(), strict=True)),
         game.evaluations,
         deployed,
+        step_norm,
     )
 
 
@@ -178,16 +188,12 @@ def value_round(
     result = _value_pass(model, global_params, valid, size_of, X_val, y_val, config, rng)
     evaluations = result.evaluations
     first_pass = dict(result.values)
-    total = sum(abs(v) for v in first_pass.values())
     past = past_values or {}
     harmful = {}
     for member, value in first_pass.items():
-        if value >= 0 or total <= 0:
-            continue
-        if -value > config.harm_threshold * total:
-            harmful[member] = f"harmful: value {value:.4g} is {100 * -value / total:.0f}% of the round's total |value|"
-        elif past.get(member, 0.0) + value < 0 and member in past:
-            harmful[member] = f"harmful: value {value:.4g} and {past[member] + value:.4g} over all rounds so far"
+        net = past.get(member, 0.0) + value
+        if value < 0 and net <= 0:
+            harmful[member] = f"harmful: value {value:.4g} this round and {net:.4g} over all rounds so far"
     flags.update(harmful)
     values.update(first_pass)
     weights.update(result.weights)
@@ -203,14 +209,16 @@ def value_round(
             deployed = result.deployed
         else:
             deployed = [g.copy() for g in global_params]
-    for member, value in values.items():
-        net = past.get(member, 0.0) + value
-        if member not in flags and value > 0 and member in past and net <= 0:
-            flags[member] = f"unpaid: net value {net:.4g} over all rounds so far is not positive"
     valuation = RoundValuation(
         round=round,
         method=result.method.name,
-        params={**result.method.params, "utility": config.utility, "aggregator": config.aggregator},
+        params={
+            **result.method.params,
+            "utility": config.utility,
+            "aggregator": config.aggregator,
+            "step": config.step,
+            **({} if result.step_norm is None else {"step_norm": float(f"{result.step_norm:.9g}")}),
+        },
         seed=config.seed,
         values=values,
         flags=flags,
