@@ -176,7 +176,16 @@ def train(
         updates = {m.name: member_update(model, params, m, r, seed, local) for m in members}
         started = time.perf_counter()
         valuation, new_params = value_round(
-            model, r, params, updates, counts, val.X, val.y, config, effective_sizes=sizes, past_values=past
+            model,
+            r,
+            params,
+            updates,
+            counts,
+            val.X,
+            val.y,
+            config,
+            effective_sizes=sizes,
+            past_values=past,
         )
         if config.method == "exact":
             result.exact_ms.append((time.perf_counter() - started) * 1000)
@@ -376,6 +385,40 @@ def rare_class(rounds: int, seeds: tuple[int, ...]) -> list[dict[str, object]]:
             "rare_loo_log_loss_cost": loss_cost["m0"],
             "rare_share_rank": 1 + sorted(res.shares.values(), reverse=True).index(res.shares["m0"]),
         }
+        rows.append(row)
+        print(_line(row), flush=True)
+    return rows
+
+
+def noisy_member(
+    name: str, pool: Dataset, val: Dataset, test: Dataset, rounds: int, seeds: tuple[int, ...]
+) -> list[dict]:
+    """Five members, one with 30% of its labels replaced at random: what each noise rule pays and ships.
+
+    ``pay`` (the default) settles its Shapley value; ``exclude`` drops it from every round whose model is
+    better without it (negative leave-one-out value on the validation split). The test log-loss of a run
+    without it says whether the consortium was better off.
+    """
+    rows = []
+    for seed in seeds:
+        parts = partition(pool, [1.0] * 5, 1.0, seed=seed, min_size=4)
+        rng = np.random.default_rng(seed)
+        y = parts[4].y.copy()
+        noisy = rng.random(len(y)) < 0.3
+        y[noisy] = rng.integers(0, pool.n_classes, noisy.sum())
+        members = [Member(f"m{k}", p) for k, p in enumerate(parts[:4])]
+        members.append(Member("m4", Dataset(parts[4].X, y, pool.n_classes, pool.feature_names, "noisy")))
+        row: dict[str, object] = {"dataset": name, "n": 5, "scenario": "noisy_30", "seed": seed}
+        without = train(members[:4], val, test, rounds, seed, compare=False)
+        for rule in ("pay", "exclude"):
+            config = ValuationConfig(method="exact", seed=seed, noise_rule=rule)
+            res = train(members, val, test, rounds, seed, compare=False, config=config)
+            excluded = sum(res.flagged_rounds.get(m.name, 0) for m in members[:4])
+            row[f"{rule}_noisy_share"] = res.shares["m4"]
+            row[f"{rule}_clean_share_min"] = min(res.shares[m.name] for m in members[:4])
+            row[f"{rule}_clean_flag_rate"] = excluded / (4 * rounds)
+            row[f"{rule}_test_log_loss"] = res.log_loss
+        row["without_noisy_test_log_loss"] = without.log_loss
         rows.append(row)
         print(_line(row), flush=True)
     return rows

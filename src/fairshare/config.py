@@ -98,6 +98,10 @@ class ValuationSettings(_Strict):
     to the split's class frequencies first, so a member's own class mix neither earns nor costs value
     (docs/valuation.md)."""
     drop_flagged: bool = True
+    """Leave a flagged member's update out of the model (governed after setup: ``valuation`` proposals)."""
+    noise_rule: Literal["pay", "exclude"] = "pay"
+    """``pay`` settles the Shapley value of a member the round's model would be better without; ``exclude``
+    pays it nothing and, with ``drop_flagged``, leaves it out (governed after setup; docs/valuation.md)."""
     aggregator: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
     seed: int = 0
     share_scale: Annotated[int, Field(ge=1, le=10**18)] = 10**9

@@ -28,7 +28,7 @@ from fairshare.learning.data import (
 )
 from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
 from fairshare.ledger.deploy import ShareRule
-from fairshare.valuation import record_fingerprints
+from fairshare.valuation import ValuationPolicy, record_fingerprints
 
 __all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
 
@@ -153,6 +153,7 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
             execution_window=rules.execution_window_blocks,
             price_per_row=config.revenue.price_per_call,
             valuation_method=config.valuation.method,
+            valuation_params=ValuationPolicy(config.valuation.drop_flagged, config.valuation.noise_rule).to_text(),
         ),
         token=token,
         share_rule=ShareRule(config.valuation.share_scale, config.valuation.round_share_cap),

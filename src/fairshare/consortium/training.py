@@ -26,7 +26,14 @@ from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_no
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
-from fairshare.valuation import RoundValuation, Settlement, ValuationConfig, effective_sizes, value_round
+from fairshare.valuation import (
+    RoundValuation,
+    Settlement,
+    ValuationConfig,
+    ValuationPolicy,
+    effective_sizes,
+    value_round,
+)
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -83,11 +90,15 @@ class RoundRecorder:
         self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")
         settings = run.config.valuation
         policy = run.governance.policy() if run.deployment.governor else None
+        rules = ValuationPolicy(settings.drop_flagged, settings.noise_rule)
+        if policy is not None and policy.valuation_params:
+            rules = ValuationPolicy.from_text(policy.valuation_params)
         self.config = ValuationConfig(
             method=policy.valuation_method if policy else settings.method,
             utility=settings.utility,
             seed=settings.seed,
-            drop_flagged=settings.drop_flagged,
+            drop_flagged=rules.drop_flagged,
+            noise_rule=rules.noise_rule,
             aggregator=settings.aggregator,
         )
         self.privacy = privacy_settings(run)

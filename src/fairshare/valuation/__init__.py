@@ -1,6 +1,7 @@
 """Contribution measurement: per-round coalition games, the methods that value them, and shares."""
 
 from fairshare.valuation.game import Game, Predictor, make_game
+from fairshare.valuation.policy import NOISE_RULES, ValuationPolicy
 from fairshare.valuation.replication import effective_sizes, record_fingerprints
 from fairshare.valuation.rounds import METHODS, RoundValuation, ValuationConfig, value_round
 from fairshare.valuation.settlement import SettledRound, Settlement, SettlementRule
@@ -8,6 +9,7 @@ from fairshare.valuation.shares import shares_from_values
 
 __all__ = [
     "METHODS",
+    "NOISE_RULES",
     "Game",
     "Predictor",
     "RoundValuation",
@@ -15,6 +17,7 @@ __all__ = [
     "Settlement",
     "SettlementRule",
     "ValuationConfig",
+    "ValuationPolicy",
     "effective_sizes",
     "make_game",
     "record_fingerprints",

@@ -33,6 +33,7 @@ from fairshare.valuation.methods import (
     Method,
     PermutationShapley,
 )
+from fairshare.valuation.policy import ValuationPolicy
 from fairshare.valuation.screening import normalise_steps, screen_updates
 
 __all__ = ["METHODS", "RoundValuation", "ValuationConfig", "choose_method", "value_round"]
@@ -53,6 +54,8 @@ class ValuationConfig:
     truncation: float = 0.0
     banzhaf_samples: int = 512
     drop_flagged: bool = True
+    noise_rule: str = "pay"
+    """``pay`` or ``exclude`` a member whose leave-one-out value over the run is negative (``policy``)."""
     aggregator: str = "fedavg"
     max_norm_ratio: float = 20.0
     step: str = "median"
@@ -62,6 +65,7 @@ class ValuationConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValuationError(f"unknown valuation method {self.method!r}; expected one of {', '.join(METHODS)}")
+        ValuationPolicy(self.drop_flagged, self.noise_rule)  # refuses an unknown noise rule
         if self.step not in STEPS:
             raise ValuationError(f"unknown step rule {self.step!r}; expected one of {', '.join(STEPS)}")
 
@@ -79,6 +83,8 @@ class RoundValuation:
     seconds: float
     grand_value: float = 0.0
     first_pass: dict[str, float] = field(default_factory=dict)
+    loo: dict[str, float] = field(default_factory=dict)
+    """Leave-one-out values ``v(N) - v(N - i)`` of the first pass (only under the ``exclude`` noise rule)."""
 
 
 def choose_method(config: ValuationConfig, n: int, deltas: list[np.ndarray], weights: np.ndarray) -> Method:
@@ -109,6 +115,7 @@ class _Pass:
     evaluations: int
     deployed: Params
     step_norm: float | None
+    loo: dict[str, float]
 
 
 def _flatten(params: Params, global_params: Params) -> np.ndarray:
@@ -135,6 +142,10 @@ def _value_pass(
     w /= w.sum()
     method = choose_method(config, len(players), [_flatten(members[p], global_params) for p in players], w)
     values = method.values(game, rng)
+    loo = {}
+    if config.noise_rule == "exclude" and len(players) > 1:
+        masks = ~np.eye(len(players), dtype=bool)
+        loo = dict(zip(players, (game.grand() - game.value(masks)).tolist(), strict=True))
     mask = np.ones(len(players), dtype=bool)
     if agg is None:
         deployed = [
@@ -150,6 +161,7 @@ def _value_pass(
         game.evaluations,
         deployed,
         step_norm,
+        loo,
     )
 
 
@@ -188,12 +200,16 @@ def value_round(
     result = _value_pass(model, global_params, valid, size_of, X_val, y_val, config, rng)
     evaluations = result.evaluations
     first_pass = dict(result.values)
+    first_loo = dict(result.loo)
     past = past_values or {}
     harmful = {}
     for member, value in first_pass.items():
         net = past.get(member, 0.0) + value
         if value < 0 and net <= 0:
             harmful[member] = f"harmful: value {value:.4g} this round and {net:.4g} over all rounds so far"
+    for member, loo in result.loo.items():
+        if member not in harmful and loo < 0:
+            harmful[member] = f"excluded: this round's model is better without it (leave-one-out {loo:.4g})"
     flags.update(harmful)
     values.update(first_pass)
     weights.update(result.weights)
@@ -217,6 +233,8 @@ def value_round(
             "utility": config.utility,
             "aggregator": config.aggregator,
             "step": config.step,
+            "drop_flagged": config.drop_flagged,
+            "noise_rule": config.noise_rule,
             **({} if result.step_norm is None else {"step_norm": float(f"{result.step_norm:.9g}")}),
         },
         seed=config.seed,
@@ -227,5 +245,6 @@ def value_round(
         seconds=time.perf_counter() - started,
         grand_value=sum(v for m, v in values.items() if weights.get(m, 0) > 0),
         first_pass=first_pass,
+        loo=first_loo,
     )
     return valuation, deployed
