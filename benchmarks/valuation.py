@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,6 +169,10 @@ def train(
     if robust_sizes == "exact":  # the fingerprint rule before near-duplicate keys: exact row hashes only
         prints = {m: p[:, :1] for m, p in prints.items()}
     sizes = effective_sizes(prints, counts) if robust_sizes else {m.name: float(len(m.data.y)) for m in members}
+
+    def sizes_of(names):
+        return effective_sizes({m: prints[m] for m in names}, counts) if robust_sizes else sizes
+
     totals = {m.name: 0.0 for m in members}
     past: dict[str, float] = {}
     settlement = Settlement()
@@ -184,7 +189,7 @@ def train(
             val.X,
             val.y,
             config,
-            effective_sizes=sizes,
+            effective_sizes=sizes_of,
             past_values=past,
         )
         if config.method == "exact":
@@ -209,7 +214,8 @@ def train(
             if config.step == "median":
                 players, _ = normalise_steps(params, players)
             if len(players) >= 2:
-                game = make_game(model, params, players, {m: sizes[m] for m in players}, val.X, val.y, config.utility)
+                kept = sizes_of(list(players))
+                game = make_game(model, params, players, {m: kept[m] for m in players}, val.X, val.y, config.utility)
                 exact = ExactShapley().values(game, np.random.default_rng(r))
                 result.evaluations["exact"].append(game.evaluations)
                 for name, method in (
@@ -283,8 +289,12 @@ def run(quick: bool) -> list[dict[str, object]]:
                     ]
                 rows.append(row)
                 print(_line(row), flush=True)
-        rows += attacks(name, pool, val, test, rounds, ATTACK_SEEDS[:2] if quick else ATTACK_SEEDS)
+        seeds = ATTACK_SEEDS[:2] if quick else ATTACK_SEEDS
+        rows += attacks(name, pool, val, test, rounds, seeds)
+        rows += noisy_member(name, pool, val, test, rounds, seeds)
         rows += _large(name, pool, val, quick)
+    rows += rare_class(rounds, ATTACK_SEEDS[:2] if quick else ATTACK_SEEDS)
+    rows += data_scenarios(rounds)
     return rows
 
 
@@ -334,7 +344,11 @@ def attacks(name: str, pool: Dataset, val: Dataset, test: Dataset, rounds: int, 
             )
             row[f"{label}_gain"] = res.shares["m4"] / honest.shares["m4"]
             row[f"{label}_gain_without_remedy"] = old.shares["m4"] / honest_legacy.shares["m4"]
-        for label, behaviour in (("disguised_free_rider", "disguised"), ("partial_flip", "flip:0.3")):
+        for label, behaviour in (
+            ("disguised_free_rider", "disguised"),
+            ("partial_flip", "flip:0.3"),
+            ("half_flip", "flip:0.5"),
+        ):
             members = [*base, Member("m5", parts[seed % 5], behaviour)]
             res = train(members, val, test, rounds, seed, compare=False)
             old = train(members, val, test, rounds, seed, compare=False, config=legacy, settle=False)
@@ -424,6 +438,97 @@ def noisy_member(
     return rows
 
 
+def _write_csv(path: Path, ds: Dataset, rows: np.ndarray, names: tuple[str, ...]) -> str:
+    lines = [",".join([*(f"f{k}" for k in range(ds.X.shape[1])), "label"])]
+    lines += [",".join([*(repr(float(v)) for v in ds.X[r]), names[ds.y[r]]]) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def data_scenarios(rounds: int) -> list[dict[str, object]]:
+    """Members' own CSV files through ``prepare_data`` (the coordinator's real setup), issue 12 items 1-2.
+
+    ``csv_missing_class``: wine split with Dirichlet(0.1) label skew into five CSV files, most lacking a class;
+    every member must keep the consortium's class indices, be valued every round and never be refused.
+    ``mixed_holdout``: CSV members beside members cut from the bundled set, the coordinator's files holding
+    the bundled holdout; no member row may equal a validation or test row.
+    """
+    from fairshare.config import ConsortiumConfig
+    from fairshare.consortium.setup import prepare_data
+    from fairshare.consortium.workspace import new_run
+    from fairshare.learning.data import load_partition
+
+    wine = load_builtin("wine")
+    names = ("barolo", "grignolino", "nebbiolo")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rng = np.random.default_rng(0)
+        order = rng.permutation(len(wine))
+        coordinator, rest = order[:70], order[70:]
+        parts = partition(wine.subset(rest), [1.0] * 5, 0.1, seed=0, min_size=4)
+        index = {r.tobytes(): k for k, r in enumerate(wine.X)}
+        config = {
+            "name": "wine",
+            "data": {
+                "dataset": None,
+                "validation_csv": _write_csv(folder / "v.csv", wine, coordinator[:35], names),
+                "test_csv": _write_csv(folder / "t.csv", wine, coordinator[35:], names),
+            },
+            "members": [
+                {
+                    "name": f"m{k}",
+                    "csv": _write_csv(folder / f"m{k}.csv", wine, [index[r.tobytes()] for r in p.X], names),
+                }
+                for k, p in enumerate(parts)
+            ],
+        }
+        paths = new_run(folder / "home", "wine")
+        prepare_data(ConsortiumConfig.model_validate(config), paths)
+        members = [Member(f"m{k}", load_partition(paths.data_dir / f"m{k}.npz")) for k in range(5)]
+        val = load_partition(paths.coordinator_dir / "validation.npz")
+        test = load_partition(paths.coordinator_dir / "test.npz")
+        res = train(members, val, test, rounds, seed=0, compare=False)
+        refused = sum(n for m, n in res.flagged_rounds.items())
+        row = {
+            "dataset": "wine (csv)",
+            "n": 5,
+            "scenario": "csv_missing_class",
+            "members_missing_a_class": sum(len(set(m.data.y.tolist())) < 3 for m in members),
+            "member_rounds_flagged": refused,
+            "members_paid": sum(share > 0 for share in res.shares.values()),
+            "accuracy": res.accuracy,
+        }
+        rows.append(row)
+        print(_line(row), flush=True)
+
+        cancer = load_builtin("breast_cancer")
+        _, val_rows, test_rows = holdout(cancer, 0.2, 0.2, seed=7)
+        digits = ("0", "1")
+        every = np.arange(len(cancer))
+        config = {
+            "name": "mixed",
+            "data": {
+                "dataset": "breast_cancer",
+                "seed": 7,
+                "validation_csv": _write_csv(folder / "cv.csv", val_rows, np.arange(len(val_rows)), digits),
+                "test_csv": _write_csv(folder / "ct.csv", test_rows, np.arange(len(test_rows)), digits),
+            },
+            "members": [{"name": "own", "csv": _write_csv(folder / "own.csv", cancer, every[:60], digits)}]
+            + [{"name": f"m{k}"} for k in range(4)],
+        }
+        paths = new_run(folder / "home", "mixed")
+        prepare_data(ConsortiumConfig.model_validate(config), paths)
+        held = {
+            r.tobytes() for s in ("validation", "test") for r in load_partition(paths.coordinator_dir / f"{s}.npz").X
+        }
+        leaked = sum(r.tobytes() in held for k in range(4) for r in load_partition(paths.data_dir / f"m{k}.npz").X)
+        row = {"dataset": "breast_cancer", "n": 5, "scenario": "mixed_holdout", "split_member_rows_held_out": leaked}
+        rows.append(row)
+        print(_line(row), flush=True)
+    return rows
+
+
 def _large(name: str, pool: Dataset, val: Dataset, quick: bool) -> list[dict[str, object]]:
     """n = 50: no exact ground truth; seconds per round of the sampling method the coordinator would use."""
     if (quick and name != "breast_cancer") or len(pool.y) < 50 * 4:
@@ -488,6 +593,9 @@ def summary(rows: list[dict[str, object]]) -> dict[str, object]:
     """The issue's targets, each with the measured figure."""
     small = [r for r in rows if r["scenario"] in SCENARIOS]
     attack = [r for r in rows if r["scenario"] == "attacks"]
+    rare = [r for r in rows if r["scenario"] == "rare_class"]
+    noisy = [r for r in rows if r["scenario"] == "noisy_30"]
+    data = [r for r in rows if r["scenario"] in ("csv_missing_class", "mixed_holdout")]
     n10 = [r for r in small if r["n"] == 10]
 
     def worst(key: str, pool: list[dict[str, object]], fn: Callable = min) -> float:
@@ -523,6 +631,30 @@ def summary(rows: list[dict[str, object]]) -> dict[str, object]:
             for key in sorted({k for r in attack for k in r if k.endswith("_without_remedy")})
         },
         "honest_false_flag_rate_mean": statistics.fmean(float(r["honest_false_flag_rate"]) for r in small),
+        "label_skew_honest_flag_rate_max": worst(
+            "honest_false_flag_rate", [r for r in small if r["scenario"] == "label_skew"], max
+        ),
+        **{
+            f"partial_flip_share_max_{d}": worst("partial_flip_share", [r for r in attack if r["dataset"] == d], max)
+            for d in sorted({str(r["dataset"]) for r in attack})
+        },
+        "rare_class_honest_flag_rate_max": worst("honest_flag_rate", rare, max),
+        "rare_holder_flagged_rounds_max": worst("rare_flagged_rounds", rare, max),
+        "rare_holder_share_min": worst("rare_share", rare),
+        "rare_holder_share_rank_max": worst("rare_share_rank", rare, max),
+        "rare_holder_loo_accuracy_cost_rank_max": worst("rare_loo_accuracy_cost_rank", rare, max),
+        "noisy_share_max_pay": worst("pay_noisy_share", noisy, max),
+        "noisy_test_log_loss_pay_over_without_mean": _mean(
+            [float(r["pay_test_log_loss"]) / float(r["without_noisy_test_log_loss"]) for r in noisy]
+        ),
+        "noisy_test_log_loss_exclude_over_without_mean": _mean(
+            [float(r["exclude_test_log_loss"]) / float(r["without_noisy_test_log_loss"]) for r in noisy]
+        ),
+        "noisy_exclude_clean_flag_rate_max": worst("exclude_clean_flag_rate", noisy, max),
+        "csv_members_missing_a_class": worst("members_missing_a_class", data, max),
+        "csv_member_rounds_flagged": worst("member_rounds_flagged", data, max),
+        "csv_members_paid": worst("members_paid", data, max),
+        "mixed_split_member_rows_held_out": worst("split_member_rows_held_out", data, max),
     }
 
 

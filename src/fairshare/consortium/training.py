@@ -11,6 +11,7 @@ before its round is recorded, so every hash on chain has its file on disk.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,10 @@ class RoundRecorder:
         if unknown:
             raise LearningError(f"round {updates.round}: updates from unknown members {unknown}")
         sizes = effective_sizes({m: self.fingerprints[m] for m in member_params}, num_examples)
+
+        def sizes_of(members: Collection[str]) -> dict[str, float]:
+            return effective_sizes({m: self.fingerprints[m] for m in members}, num_examples)
+
         valuation, new_params = value_round(
             self.model,
             updates.round,
@@ -139,7 +144,7 @@ class RoundRecorder:
             self.validation.X,
             self.validation.y,
             self.config,
-            effective_sizes=sizes,
+            effective_sizes=sizes_of,
             past_values=self.past,
         )
         for member, value in valuation.values.items():

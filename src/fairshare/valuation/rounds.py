@@ -16,7 +16,7 @@ vests only once its value series shows it helps, and never beyond its net value.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,18 +174,21 @@ def value_round(
     X_val: np.ndarray,
     y_val: np.ndarray,
     config: ValuationConfig,
-    effective_sizes: Mapping[str, float] | None = None,
+    effective_sizes: Mapping[str, float] | Callable[[Collection[str]], Mapping[str, float]] | None = None,
     past_values: Mapping[str, float] | None = None,
 ) -> tuple[RoundValuation, Params]:
     """Value one round's updates; returns the valuation and the next global model.
 
-    ``effective_sizes`` replace reported row counts as weights (see ``replication``); ``past_values`` are each
+    ``effective_sizes`` replace reported row counts as weights (see ``replication``); given as a function of
+    the members in a pass, it is asked again when flagged members are dropped, so a dropped member's copies
+    of another's rows no longer share that member's weight. ``past_values`` are each
     member's values summed over earlier rounds, used to flag persistent harm.
     """
     started = time.perf_counter()
     rng = np.random.default_rng([config.seed, round])
     valid, flags = screen_updates(global_params, updates, config.max_norm_ratio)
-    sizes = effective_sizes if effective_sizes is not None else num_examples
+    sizes_for = effective_sizes if callable(effective_sizes) else (lambda _: effective_sizes or num_examples)
+    sizes = sizes_for(list(valid))
     for member in list(valid):
         if sizes.get(member, 0) <= 0:
             reported, effective = num_examples.get(member, 0), sizes.get(member, 0)
@@ -218,7 +221,9 @@ def value_round(
         weights.update({m: 0.0 for m in harmful})
         kept = {m: p for m, p in valid.items() if m not in harmful}
         if kept:
-            result = _value_pass(model, global_params, kept, {m: size_of[m] for m in kept}, X_val, y_val, config, rng)
+            kept_sizes = sizes_for(list(kept))
+            kept_size_of = {m: float(kept_sizes[m]) for m in kept}
+            result = _value_pass(model, global_params, kept, kept_size_of, X_val, y_val, config, rng)
             evaluations += result.evaluations
             values.update(result.values)
             weights.update(result.weights)
