@@ -313,11 +313,12 @@ def attacks(name: str, pool: Dataset, val: Dataset, test: Dataset, rounds: int, 
     """Issue 12's adversaries, five equal members, every seed: what scaling, padding, noise and flips earn.
 
     Ratios compare the attacker's share with its share when honest in the same seed; ``*_without_remedy``
-    reruns the attack with the rules before issue 12 (updates as sent, exact fingerprints only, each round
-    paid on its own) in the same process.
+    reruns the attack with the rules before issue 12 (plain log-likelihood, updates as sent, exact
+    fingerprints only, each positive round paid unless the net value so far is not positive) in the same
+    process; the harm flag is the current one in both.
     """
     rows = []
-    legacy = ValuationConfig(method="exact", seed=0, step="as_sent")
+    legacy = ValuationConfig(method="exact", seed=0, step="as_sent", utility="log_likelihood")
     for seed in seeds:
         parts = partition(pool, [1.0] * 5, 1.0, seed=seed, min_size=4)
         base = [Member(f"m{k}", p) for k, p in enumerate(parts)]
