@@ -48,10 +48,14 @@ def test_a_free_rider_and_a_noise_sender_that_looks_consistent_by_chance_are_not
     assert all(sum(r[m] for r in credits) > 0 for m in HONEST)
 
 
-def test_a_flagged_round_credits_nothing_then_pays_up_to_net_value() -> None:
-    credits = settle_all(HONEST, {3: {"a": "invalid update"}})
-    assert credits[3]["a"] == 0 and credits[4]["a"] > HONEST["a"][4]
-    assert sum(r["a"] for r in credits) == pytest.approx(sum(HONEST["a"]))
+def test_a_flagged_round_is_never_paid_but_its_harm_counts() -> None:
+    credits = settle_all(HONEST, {3: {"a": "excluded: the model is better without it"}})
+    assert credits[3]["a"] == 0
+    assert sum(r["a"] for r in credits) == pytest.approx(sum(HONEST["a"]) - HONEST["a"][3])
+    harmed = HONEST | {"a": [0.30, 0.10, 0.05, -0.2, 0.02]}
+    credits = settle_all(harmed, {3: {"a": "harmful"}})
+    assert credits[2]["a"] == pytest.approx(0.45)  # vested in round 3: never taken back
+    assert credits[3]["a"] == 0 and credits[4]["a"] == 0  # nothing more until net value exceeds 0.45 again
 
 
 @settings(max_examples=60, deadline=None)
@@ -76,7 +80,7 @@ def test_restoring_recorded_rounds_continues_exactly() -> None:
     straight = settle_all(series)
     resumed = Settlement()
     for r in range(3):
-        resumed.restore({m: v[r] for m, v in series.items()}, straight[r])
+        resumed.restore({m: v[r] for m, v in series.items()}, {}, straight[r])
     for r in range(3, 5):
         credited = resumed.settle({m: v[r] for m, v in series.items()}, {}).credited
         assert credited == pytest.approx(straight[r])

@@ -121,7 +121,7 @@ class RoundRecorder:
             credited = {
                 by_address[a.lower()]: s / SCORE_SCALE for a, s in zip(record.members, record.scores, strict=True)
             }
-            self.settlement.restore(values, credited)
+            self.settlement.restore(values, recorded.get("flags", {}), credited)
             self.budget.compose(recorded.get("privacy", {}).get("noise_multipliers", {}))
 
     def __call__(self, updates: RoundUpdates) -> Params:

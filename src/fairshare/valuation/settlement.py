@@ -25,7 +25,7 @@ The state is rebuilt from the chain: each recorded round's values (in its parame
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from fairshare.errors import ValuationError
@@ -74,11 +74,13 @@ class Settlement:
         self.rule = rule or SettlementRule()
         self.series: dict[str, _Series] = {}
 
-    def _observe(self, values: Mapping[str, float]) -> None:
-        total = sum(abs(v) for v in values.values())
+    def _observe(self, values: Mapping[str, float], flags: Collection[str]) -> None:
         for member, value in values.items():
             if not math.isfinite(value):
                 raise ValuationError(f"member {member!r} has a non-finite value {value}")
+        values = {m: min(v, 0.0) if m in flags else v for m, v in values.items()}
+        total = sum(abs(v) for v in values.values())
+        for member, value in values.items():
             series = self.series.setdefault(member, _Series())
             series.relative.append(value / total if total > 0 else 0.0)
             series.net += value
@@ -111,8 +113,11 @@ class Settlement:
         return mean / (sd / math.sqrt(k)) >= _t_quantile(1 - self.rule.alpha, k - 1)
 
     def settle(self, values: Mapping[str, float], flags: Mapping[str, str]) -> SettledRound:
-        """Credit one round: ``values`` are every member's values this round (0 for a dropped update)."""
-        self._observe(values)
+        """Credit one round: ``values`` are every member's values this round (0 for an invalid update).
+
+        A flagged member's positive value is withheld for good (it never counts towards its net value); a
+        negative one counts."""
+        self._observe(values, flags)
         credited, pending, vested = {}, {}, []
         floor = self.pooled_spread()
         for member in values:
@@ -127,8 +132,8 @@ class Settlement:
             pending[member] = max(0.0, series.net - series.credited)
         return SettledRound(credited, pending, tuple(vested))
 
-    def restore(self, values: Mapping[str, float], credited: Mapping[str, float]) -> None:
-        """Replay a round already recorded: its values and what was credited for it."""
-        self._observe(values)
+    def restore(self, values: Mapping[str, float], flags: Collection[str], credited: Mapping[str, float]) -> None:
+        """Replay a round already recorded: its values, its flags and what was credited for it."""
+        self._observe(values, flags)
         for member, credit in credited.items():
             self.series.setdefault(member, _Series()).credited += credit
