@@ -6,7 +6,8 @@ import pytest
 from fairshare.learning.data import Standardizer, holdout, load_builtin, partition
 from fairshare.learning.model import LogisticRegression
 from fairshare.valuation import make_game
-from fairshare.valuation.game import calibrated_log_likelihood, class_offsets, log_likelihood
+from fairshare.valuation.calibration import calibrated_log_likelihood, class_offsets
+from fairshare.valuation.game import log_likelihood
 from fairshare.valuation.methods import ExactShapley
 
 

@@ -14,7 +14,7 @@ from fairshare.valuation import (
     shares_from_values,
     value_round,
 )
-from fairshare.valuation.game import calibrated_log_likelihood
+from fairshare.valuation.calibration import calibrated_log_likelihood
 
 MODEL = LogisticRegression(30, 2)
 
