@@ -4,7 +4,15 @@ For each dataset (scikit-learn's breast cancer, digits, wine), member count and 
 federated softmax regression round by round with ``value_round`` (the coordinator's real code path:
 screening, exact Shapley as ground truth, harm flags, dropping flagged updates, replication-robust weights),
 and on each round's game it also runs the sampling estimator ("gtg") and the plain permutation Monte Carlo
-baseline ("mc") at the same evaluation budget, in the same process. It prints a table and writes JSON.
+baseline ("mc") at the same evaluation budget, in the same process. Shares are what the coordinator's
+settlement credits across rounds (``Settlement``).
+
+Issue 12's scenarios, five seeds each: ``attacks`` (k-scaled updates, files padded with exact or jittered
+copies, a disguised free-rider, partial label-flippers; each also rerun under the rules before issue 12),
+``noisy_30`` (a member with 30% random labels under both noise rules), ``rare_class`` (credit data, one
+member holding most of the minority class, with a leave-one-out retrain per member), and the CSV data
+scenarios through the coordinator's own setup (``csv_missing_class``, ``mixed_holdout``). It prints a table
+and writes JSON.
 
     python benchmarks/valuation.py [--quick] [--json FILE]
 """
