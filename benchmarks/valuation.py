@@ -108,6 +108,8 @@ def member_update(
     """
     train = dict(local or LOCAL)
     behaviour = member.behaviour
+    if behaviour == "sleeper":
+        behaviour = "label_flip" if r > 3 else "honest"
     if behaviour.startswith(("scaled:", "disguised")):
         honest = local_update(model, params, member.data, "honest", **train, seed=seed * 1000 + r)
         if behaviour == "disguised":
@@ -363,6 +365,10 @@ def attacks(name: str, pool: Dataset, val: Dataset, test: Dataset, rounds: int, 
             old = train(members, val, test, rounds, seed, compare=False, config=legacy, settle=False)
             row[f"{label}_share"] = res.shares["m5"]
             row[f"{label}_share_without_remedy"] = old.shares["m5"]
+        honest_only = train(base[:4], val, test, rounds, seed, compare=False)
+        sleeper = train([*base[:4], Member("m4", parts[4], "sleeper")], val, test, rounds, seed, compare=False)
+        row["sleeper_held_out_rounds"] = sleeper.flagged_late.get("m4", 0)
+        row["sleeper_test_log_loss_over_honest_only"] = sleeper.log_loss / honest_only.log_loss
         rows.append(row)
         print(_line(row), flush=True)
     return rows
@@ -640,6 +646,8 @@ def summary(rows: list[dict[str, object]]) -> dict[str, object]:
             for key in sorted({k for r in attack for k in r if k.endswith("_without_remedy")})
         },
         "honest_false_flag_rate_mean": statistics.fmean(float(r["honest_false_flag_rate"]) for r in small),
+        "sleeper_test_log_loss_over_honest_only_max": worst("sleeper_test_log_loss_over_honest_only", attack, max),
+        "sleeper_held_out_rounds_min": worst("sleeper_held_out_rounds", attack),
         "label_skew_honest_flag_rate_max": worst(
             "honest_false_flag_rate", [r for r in small if r["scenario"] == "label_skew"], max
         ),

@@ -221,3 +221,14 @@ def test_an_honest_member_holding_most_of_a_rare_class_is_not_called_harmful() -
         paid += settlement.settle(valuation.values, valuation.flags).credited["rare"]
     assert flagged == 0
     assert paid > 0 and past["rare"] == max(past.values())
+
+
+def test_a_member_turning_to_poison_after_honest_rounds_is_held_out_but_not_called_harmful(setting) -> None:
+    """Its net value over the run is still positive (its honest rounds), so it is not harmful on pay, but the
+    round's model is protected: its update is left out and the others are valued without it."""
+    parts, _ = setting
+    updates = updates_for(parts, MODEL.init_params(), flip={3})
+    valuation, params = run(setting, updates, past_values={f"m{k}": 1.0 for k in range(4)})
+    assert valuation.flags["m3"].startswith("held out") and valuation.weights["m3"] == 0.0
+    _, honest = run(setting, {m: p for m, p in updates.items() if m != "m3"})
+    assert all(np.allclose(a, b) for a, b in zip(params, honest, strict=True))

@@ -5,9 +5,12 @@ grand coalition's model of the game it valued, so what members are paid for is e
 
 Flagging: a member is flagged *harmful* when its value is negative this round and its value summed over
 the whole run so far (``past_values`` plus this round) is not positive. A single negative round is not
-enough: a member whose rows shift the class mix (a hospital with most of the rare cases, a bank with most
-defaults) pulls the model away from the validation split's prior in some rounds and is worth the most over
-the run; a poisoner is negative from its first round and stays negative in total. With ``drop_flagged`` a flagged
+enough to call a member harmful: a member whose rows shift the class mix pulls the model away from the
+validation split in some rounds and can be worth the most over the run; a poisoner is negative from its
+first round and stays negative in total. A member whose value is strongly negative this round (below
+``-hold_out_threshold`` times the round's total |value|) while its net value is still positive is flagged
+*held out*: the model is protected from a member that turns to poisoning after honest rounds, and what it
+earned before stays its own. With ``drop_flagged`` a flagged
 update is left out of the aggregate and the game is valued again without it, so the others are paid for
 the model actually deployed. What a member is then paid is settled across rounds (``settlement``): value
 vests only once its value series shows it helps, and never beyond its net value.
@@ -55,7 +58,10 @@ class ValuationConfig:
     banzhaf_samples: int = 512
     drop_flagged: bool = True
     noise_rule: str = "pay"
-    """``pay`` or ``exclude`` a member whose leave-one-out value over the run is negative (``policy``)."""
+    """``pay`` or ``exclude`` a member the round's model would be better without (``policy``)."""
+    hold_out_threshold: float = 0.1
+    """An update whose value is below minus this fraction of the round's total |value| is held out of the
+    aggregate (with ``drop_flagged``) even while its net value over the run is positive."""
     aggregator: str = "fedavg"
     max_norm_ratio: float = 20.0
     step: str = "median"
@@ -206,10 +212,16 @@ def value_round(
     first_loo = dict(result.loo)
     past = past_values or {}
     harmful = {}
+    total = sum(abs(v) for v in first_pass.values())
     for member, value in first_pass.items():
         net = past.get(member, 0.0) + value
         if value < 0 and net <= 0:
             harmful[member] = f"harmful: value {value:.4g} this round and {net:.4g} over all rounds so far"
+        elif -value > config.hold_out_threshold * total > 0:
+            harmful[member] = (
+                f"held out: value {value:.4g} is {100 * -value / total:.0f}% of the round's total |value| "
+                f"(its net value over the run, {net:.4g}, is still positive)"
+            )
     for member, loo in result.loo.items():
         if member not in harmful and loo < 0:
             harmful[member] = f"excluded: this round's model is better without it (leave-one-out {loo:.4g})"
