@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The multi-machine walkthrough of docs/federation.md on one machine: a coordinator and three member nodes on
-# loopback, with TLS and SuperNode authentication, training 2 rounds over Flower's deployment runtime.
+# loopback, with TLS and SuperNode authentication, training 3 rounds over Flower's deployment runtime.
 #
 #   bash scripts/federation-loopback.sh [WORKDIR]      (default: a fresh temporary folder; kept afterwards)
 #
@@ -76,8 +76,8 @@ TOML
   PIDS+=($!)
 done
 
-echo "== the operator trains 2 rounds over the federation"
-"$FAIRSHARE" train --federation healthcare --rounds 2
+echo "== the operator trains 3 rounds over the federation"
+"$FAIRSHARE" train --federation healthcare --rounds 3
 "$FAIRSHARE" audit
 echo "members withdraw later with their own keys: fairshare withdraw --key <member>/account.json"
 echo "work folder: $WORK"

@@ -63,6 +63,10 @@ class DataSettings(_Strict):
 
     dataset: str | None = "breast_cancer"
     label: str = "label"
+    classes: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=2)] | None = None
+    """The consortium's class labels, in order: every CSV file's label column maps through this one list, so a
+    member whose file lacks a class still sends updates of the consortium's shape, and a label outside it is an
+    error naming the file and line. Omitted: the labels found in the coordinator's validation and test files."""
     validation_csv: Path | None = None
     test_csv: Path | None = None
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
@@ -87,8 +91,17 @@ class TrainingSettings(_Strict):
 
 class ValuationSettings(_Strict):
     method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine"] = "auto"
-    utility: Literal["log_likelihood", "accuracy"] = "log_likelihood"
+    utility: Literal["calibrated_log_likelihood", "log_likelihood", "balanced_log_likelihood", "accuracy"] = (
+        "calibrated_log_likelihood"
+    )
+    """What a coalition model is worth on the validation split. The default refits each model's class offsets
+    to the split's class frequencies first, so a member's own class mix neither earns nor costs value
+    (docs/valuation.md)."""
     drop_flagged: bool = True
+    """Leave a flagged member's update out of the model (governed after setup: ``valuation`` proposals)."""
+    noise_rule: Literal["pay", "exclude"] = "pay"
+    """``pay`` settles the Shapley value of a member the round's model would be better without; ``exclude``
+    pays it nothing and, with ``drop_flagged``, leaves it out (governed after setup; docs/valuation.md)."""
     aggregator: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
     seed: int = 0
     share_scale: Annotated[int, Field(ge=1, le=10**18)] = 10**9
@@ -192,6 +205,8 @@ class ConsortiumConfig(_Strict):
                 raise ValueError(f"member {member.name!r} has copy_of={member.copy_of!r}, which is not a member")
             if member.csv is None and self.data.dataset is None:
                 raise ValueError(f"member {member.name!r} has no csv and [data] names no dataset to split")
+        if self.data.classes is not None and len(set(self.data.classes)) != len(self.data.classes):
+            raise ValueError(f"[data] classes lists a label twice: {self.data.classes}")
         if any(m.csv is not None for m in self.members) and (
             self.data.validation_csv is None or self.data.test_csv is None
         ):

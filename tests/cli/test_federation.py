@@ -51,7 +51,7 @@ def test_nodes_authenticated_and_registered_to_admitted_members(federation) -> N
     run = open_run(work / "coordinator" / "home")
     nodes = json.loads((run.paths.root / "federation" / "nodes.json").read_text())
     assert sorted(nodes.values()) == ["northgate-clinic", "riverside-general", "st-marys"]
-    assert "rounds [1, 2] trained over the federation" in stdout and "audit OK" in stdout
+    assert "rounds [1, 2, 3] trained over the federation" in stdout and "audit OK" in stdout
     run.chain.close()
 
 
@@ -60,14 +60,17 @@ def test_contributions_recorded_for_the_nodes_accounts_and_the_forged_updates_re
     run = open_run(work / "coordinator" / "home")
     try:
         rounds = run.ledger.rounds()
-        assert [r.round_id for r in rounds] == [1, 2]
+        assert [r.round_id for r in rounds] == [1, 2, 3]
         honest = {m: _account(work, m) for m in ("st-marys", "northgate-clinic")}
+        total = dict.fromkeys(honest.values(), 0)
         for record in rounds:
             shares = dict(zip(record.members, record.shares, strict=True))
-            assert all(shares[address] > 0 for address in honest.values())
+            params = json.loads(record.params)
+            assert all(params["values"][m] > 0 for m in honest)  # measured every round; paid once vested
+            total = {a: total[a] + shares.get(a, 0) for a in total}
             assert shares.get(_account(work, FORGER), 0) == 0
-            rejected = json.loads(record.params)["rejected"]
-            assert rejected[FORGER].startswith("rejected: signature does not match")
+            assert params["rejected"][FORGER].startswith("rejected: signature does not match")
+        assert all(s > 0 for s in total.values())
     finally:
         run.chain.close()
 

@@ -8,12 +8,15 @@ from fairshare.errors import DataError
 from fairshare.learning.data import (
     BUILTIN_DATASETS,
     Standardizer,
+    class_list,
     holdout,
     load_builtin,
     load_csv,
     load_partition,
     partition,
+    read_csv,
     save_partition,
+    without_rows,
 )
 
 
@@ -126,3 +129,32 @@ def test_csv_errors_name_what_to_fix(tmp_path: Path, text: str, message: str) ->
 def test_missing_csv_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=re.escape(str(tmp_path / "nope.csv"))):
         load_csv(tmp_path / "nope.csv", "label")
+
+
+def test_csv_labels_map_through_the_consortium_class_list(tmp_path: Path) -> None:
+    """A member whose file lacks a class (or holds one class only) keeps the consortium's class indices."""
+    path = tmp_path / "one.csv"
+    path.write_text("a,label\n1,yes\n2,yes\n")
+    ds = load_csv(path, "label", classes=["maybe", "no", "yes"])
+    assert ds.n_classes == 3 and ds.y.tolist() == [2, 2]
+
+
+def test_an_unknown_label_names_the_file_the_line_and_the_label(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("a,label\n1,no\n2,perhaps\n")
+    with pytest.raises(DataError, match=re.escape(f"{path}, line 3: label 'perhaps' is not one of")):
+        load_csv(path, "label", classes=["no", "yes"])
+
+
+def test_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,label\n" + "".join(f"{k},{k}\n" for k in (10, 2, 1)))
+    assert class_list(read_csv(path, "label")) == ("1", "2", "10")
+    assert load_csv(path, "label").y.tolist() == [2, 1, 0]
+
+
+def test_without_rows_removes_held_out_rows() -> None:
+    ds = load_builtin("wine")
+    kept = without_rows(ds, ds.subset(np.arange(10)), ds.subset(np.arange(50, 60)))
+    assert len(kept) == len(ds) - 20
+    assert not {r.tobytes() for r in kept.X} & {r.tobytes() for r in ds.X[:10]}

@@ -462,6 +462,15 @@ def propose(
     weighting: Annotated[str | None, typer.Option("--weighting", help="member | shares")] = None,
     share_scale: Annotated[int | None, typer.Option("--share-scale", help="share-rule: shares per unit.")] = None,
     round_cap: Annotated[int | None, typer.Option("--round-cap", help="share-rule: most shares a round mints.")] = None,
+    drop_flagged: Annotated[
+        bool | None,
+        typer.Option(
+            "--drop-flagged/--keep-flagged", help="valuation: leave flagged members' updates out of the model."
+        ),
+    ] = None,
+    noise_rule: Annotated[
+        str | None, typer.Option("--noise-rule", help="valuation: pay | exclude members the model is better without.")
+    ] = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
@@ -472,6 +481,7 @@ def propose(
     from fairshare.consortium.session import open_run
     from fairshare.governance import ProposalAction, pack_share_rule
     from fairshare.governance.proposals import ZERO_ADDRESS
+    from fairshare.valuation import ValuationPolicy
 
     run = open_run(home, consortium)
     digest = bytes(32)
@@ -506,6 +516,15 @@ def propose(
     if kind == "share-rule":
         policy = run.governance.policy()
         number = pack_share_rule(share_scale or policy.share_scale, round_cap or policy.round_cap)
+    if kind == "valuation":  # the Governor stores the description of a valuation proposal as the policy
+        policy = run.governance.policy()
+        settings = run.config.valuation
+        current = ValuationPolicy(settings.drop_flagged, settings.noise_rule)
+        if policy.valuation_params:
+            current = ValuationPolicy.from_text(policy.valuation_params)
+        changes = {"drop_flagged": drop_flagged, "noise_rule": noise_rule}
+        description = replace(current, **{k: v for k, v in changes.items() if v is not None}).to_text()
+        text = text or policy.valuation_method
     action = ProposalAction(kind, number=number, account=account or ZERO_ADDRESS, digest=digest, text=text)
     proposal_id = open_proposal(run, member, action, description or action.describe(), key=key)
     note = " (a role change: supermajority and the longer timelock)" if action.role_change else ""

@@ -11,21 +11,24 @@ from pathlib import Path
 import numpy as np
 from eth_utils import to_checksum_address
 
-from fairshare.config import ConsortiumConfig, MemberSettings, load_config, save_config, with_members
+from fairshare.config import ConsortiumConfig, load_config, save_config, with_members
 from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, new_run, write_record
-from fairshare.errors import ConfigError
+from fairshare.errors import ConfigError, DataError
 from fairshare.learning.data import (
     Dataset,
     Standardizer,
+    class_list,
+    encode_labels,
     holdout,
     load_builtin,
-    load_csv,
     partition,
+    read_csv,
     save_partition,
+    without_rows,
 )
 from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
 from fairshare.ledger.deploy import ShareRule
-from fairshare.valuation import record_fingerprints
+from fairshare.valuation import ValuationPolicy, record_fingerprints
 
 __all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
 
@@ -37,26 +40,35 @@ GAS_ALLOWANCE_WEI = 10**17
 
 
 def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dataset, dict[str, Dataset]]:
+    """The coordinator's validation and test splits and every member's rows, all labelled by one class list.
+
+    CSV labels map through ``[data] classes`` (or the labels of the coordinator's files); members cut from a
+    bundled dataset are cut from what remains after the coordinator's holdout, and rows equal to a
+    validation or test row are removed from it, so no member trains on the rows that value it.
+    """
     data = config.data
-    own: dict[str, Dataset] = {}
-    split_members: list[MemberSettings] = []
-    for member in config.members:
-        if member.csv is not None:
-            own[member.name] = load_csv(member.csv, data.label)
-        elif member.copy_of is None:
-            split_members.append(member)
+    files = {m.name: read_csv(m.csv, data.label) for m in config.members if m.csv is not None}
+    split_members = [m for m in config.members if m.csv is None and m.copy_of is None]
+    bundled = None
+    if data.dataset is not None and (split_members or data.validation_csv is None):
+        bundled = holdout(load_builtin(data.dataset), data.validation_fraction, data.test_fraction, seed=data.seed)
     if data.validation_csv is not None and data.test_csv is not None:
-        validation, test = load_csv(data.validation_csv, data.label), load_csv(data.test_csv, data.label)
-        pool = None
-    else:
-        assert data.dataset is not None  # guaranteed by ConsortiumConfig validation
-        pool, validation, test = holdout(
-            load_builtin(data.dataset), data.validation_fraction, data.test_fraction, seed=data.seed
-        )
+        coordinator = read_csv(data.validation_csv, data.label), read_csv(data.test_csv, data.label)
+        classes = tuple(data.classes) if data.classes is not None else class_list(*coordinator)
+        if bundled is not None and len(classes) != bundled[0].n_classes:
+            raise DataError(
+                f"the consortium's class list ({', '.join(classes)}) has {len(classes)} labels but dataset "
+                f"{data.dataset!r} has {bundled[0].n_classes}; set [data] classes to as many labels, in its order"
+            )
+        validation, test = (encode_labels(t, classes) for t in coordinator)
+        own = {name: encode_labels(rows, classes) for name, rows in files.items()}
+    else:  # no CSV member: ConsortiumConfig requires the coordinator's files when there is one
+        assert bundled is not None and not files
+        _, validation, test = bundled
+        own = {}
     if split_members:
-        if pool is None:
-            assert data.dataset is not None
-            pool = load_builtin(data.dataset)
+        assert bundled is not None
+        pool = without_rows(bundled[0], validation, test)
         parts = partition(pool, [m.weight for m in split_members], data.label_skew, seed=data.seed)
         own.update({m.name: part for m, part in zip(split_members, parts, strict=True)})
     for member in config.members:
@@ -81,7 +93,7 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
     for name, part in members.items():
         scaled = scaler.transform(part)
         save_partition(scaled, paths.data_dir / f"{name}.npz")
-        np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(part.X, salt))
+        np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(scaled.X, salt))
         sizes[name] = len(part.y)
     return sizes
 
@@ -141,6 +153,7 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
             execution_window=rules.execution_window_blocks,
             price_per_row=config.revenue.price_per_call,
             valuation_method=config.valuation.method,
+            valuation_params=ValuationPolicy(config.valuation.drop_flagged, config.valuation.noise_rule).to_text(),
         ),
         token=token,
         share_rule=ShareRule(config.valuation.share_scale, config.valuation.round_share_cap),

@@ -11,6 +11,7 @@ before its round is recorded, so every hash on chain has its file on disk.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_no
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
-from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, value_round
+from fairshare.valuation import (
+    RoundValuation,
+    Settlement,
+    ValuationConfig,
+    ValuationPolicy,
+    effective_sizes,
+    value_round,
+)
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -69,14 +77,9 @@ def update_identity(run: Run) -> UpdateIdentity:
 class _Valued:
     valuation: RoundValuation
     credited: dict[str, float]
+    vested: tuple[str, ...]
     sizes: dict[str, float]
     rejected: dict[str, str]
-
-
-def credited_values(valuation: RoundValuation) -> dict[str, float]:
-    """What each member is credited for the round: its value, except that a flagged member's positive value is
-    withheld (a negative one stays on record). These are the scores on chain; the contract mints from them."""
-    return {m: min(v, 0.0) if m in valuation.flags else v for m, v in valuation.values.items()}
 
 
 class RoundRecorder:
@@ -88,11 +91,15 @@ class RoundRecorder:
         self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")
         settings = run.config.valuation
         policy = run.governance.policy() if run.deployment.governor else None
+        rules = ValuationPolicy(settings.drop_flagged, settings.noise_rule)
+        if policy is not None and policy.valuation_params:
+            rules = ValuationPolicy.from_text(policy.valuation_params)
         self.config = ValuationConfig(
             method=policy.valuation_method if policy else settings.method,
             utility=settings.utility,
             seed=settings.seed,
-            drop_flagged=settings.drop_flagged,
+            drop_flagged=rules.drop_flagged,
+            noise_rule=rules.noise_rule,
             aggregator=settings.aggregator,
         )
         self.privacy = privacy_settings(run)
@@ -104,10 +111,17 @@ class RoundRecorder:
         }
         self.valued: dict[int, _Valued] = {}
         self.past: dict[str, float] = {}
-        for record in run.ledger.rounds():
+        self.settlement = Settlement()
+        by_address = {a.lower(): n for n, a in self.addresses.items()}
+        for record in sorted(run.ledger.rounds(), key=lambda r: r.round_id):
             recorded = json.loads(record.params)
-            for name, value in recorded.get("values", {}).items():
-                self.past[name] = self.past.get(name, 0.0) + float(value)
+            values = {name: float(value) for name, value in recorded.get("values", {}).items()}
+            for name, value in values.items():
+                self.past[name] = self.past.get(name, 0.0) + value
+            credited = {
+                by_address[a.lower()]: s / SCORE_SCALE for a, s in zip(record.members, record.scores, strict=True)
+            }
+            self.settlement.restore(values, recorded.get("flags", {}), credited)
             self.budget.compose(recorded.get("privacy", {}).get("noise_multipliers", {}))
 
     def __call__(self, updates: RoundUpdates) -> Params:
@@ -117,6 +131,10 @@ class RoundRecorder:
         if unknown:
             raise LearningError(f"round {updates.round}: updates from unknown members {unknown}")
         sizes = effective_sizes({m: self.fingerprints[m] for m in member_params}, num_examples)
+
+        def sizes_of(members: Collection[str]) -> dict[str, float]:
+            return effective_sizes({m: self.fingerprints[m] for m in members}, num_examples)
+
         valuation, new_params = value_round(
             self.model,
             updates.round,
@@ -126,13 +144,14 @@ class RoundRecorder:
             self.validation.X,
             self.validation.y,
             self.config,
-            effective_sizes=sizes,
+            effective_sizes=sizes_of,
             past_values=self.past,
         )
         for member, value in valuation.values.items():
             self.past[member] = self.past.get(member, 0.0) + value
+        settled = self.settlement.settle(valuation.values, valuation.flags)
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
-        self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected)
+        self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected)
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -166,6 +185,7 @@ class RoundRecorder:
                 "weights": valuation.weights,
                 "effective_sizes": valued.sizes,
                 "rejected": valued.rejected,
+                "vested": sorted(valued.vested),
                 "privacy": privacy,
             },
             sort_keys=True,

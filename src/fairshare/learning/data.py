@@ -21,13 +21,18 @@ from fairshare.errors import DataError
 __all__ = [
     "BUILTIN_DATASETS",
     "Dataset",
+    "LabelledRows",
     "Standardizer",
+    "class_list",
+    "encode_labels",
     "holdout",
     "load_builtin",
     "load_csv",
     "load_partition",
     "partition",
+    "read_csv",
     "save_partition",
+    "without_rows",
 ]
 
 
@@ -101,8 +106,19 @@ def load_builtin(name: str) -> Dataset:
     return _credit() if name == "credit" else _sklearn(name)
 
 
-def load_csv(path: Path, label_column: str) -> Dataset:
-    """Numeric feature columns plus a label column; string labels map to ``0..C-1`` in sorted order."""
+@dataclass(frozen=True)
+class LabelledRows:
+    """A CSV file's rows before its labels are encoded: numeric features, raw label strings, file line numbers."""
+
+    X: np.ndarray
+    labels: tuple[str, ...]
+    lines: tuple[int, ...]
+    feature_names: tuple[str, ...]
+    path: Path
+
+
+def read_csv(path: Path, label_column: str) -> LabelledRows:
+    """Numeric feature columns plus a label column, labels kept as the strings written in the file."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -118,6 +134,7 @@ def load_csv(path: Path, label_column: str) -> Dataset:
     label_at = header.index(label_column)
     features: list[list[float]] = []
     labels: list[str] = []
+    lines: list[int] = []
     for line_no, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -136,13 +153,60 @@ def load_csv(path: Path, label_column: str) -> Dataset:
             values.append(value)
         features.append(values)
         labels.append(row[label_at].strip())
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise DataError(f"{path}: column {label_column!r} has one label value ({classes}); need at least two")
-    index = {c: i for i, c in enumerate(classes)}
+        lines.append(line_no)
+    if not labels:
+        raise DataError(f"{path}: needs a header line and at least one data row")
     names = tuple(h for h in header if h != label_column)
-    y = np.array([index[v] for v in labels], dtype=np.int64)
-    return Dataset(np.array(features, dtype=np.float64), y, len(classes), names, path.stem)
+    return LabelledRows(np.array(features, dtype=np.float64), tuple(labels), tuple(lines), names, path)
+
+
+def _label_order(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def class_list(*tables: LabelledRows) -> tuple[str, ...]:
+    """The labels found in ``tables``, numbers in numeric order ("2" before "10"), then words alphabetically."""
+    found = {label for table in tables for label in table.labels}
+    return tuple(sorted(found, key=_label_order))
+
+
+def encode_labels(rows: LabelledRows, classes: Sequence[str]) -> Dataset:
+    """Labels mapped through the consortium's one class list, so every member's ``y`` means the same class.
+
+    A label outside the list is an error naming the file, the line and the label; a file may lack classes.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    if len(index) < 2:
+        raise DataError(f"the consortium's class list has {len(index)} label(s) ({list(classes)}); need at least two")
+    y = np.empty(len(rows.labels), dtype=np.int64)
+    for k, (label, line) in enumerate(zip(rows.labels, rows.lines, strict=True)):
+        if label not in index:
+            raise DataError(
+                f"{rows.path}, line {line}: label {label!r} is not one of the consortium's classes "
+                f"({', '.join(classes)}); fix the row or add the class to [data] classes"
+            )
+        y[k] = index[label]
+    return Dataset(rows.X, y, len(index), rows.feature_names, rows.path.stem)
+
+
+def load_csv(path: Path, label_column: str, classes: Sequence[str] | None = None) -> Dataset:
+    """A CSV file as a ``Dataset``; labels map through ``classes`` (default: the file's own labels, sorted)."""
+    rows = read_csv(path, label_column)
+    if classes is None:
+        classes = class_list(rows)
+        if len(classes) < 2:
+            raise DataError(f"{path}: column {label_column!r} has one label value ({list(classes)}); need at least two")
+    return encode_labels(rows, classes)
+
+
+def without_rows(ds: Dataset, *held_out: Dataset) -> Dataset:
+    """``ds`` minus every row equal (to 9 decimals) to a row of ``held_out``: the coordinator's rows never train."""
+    seen = {row.tobytes() for part in held_out for row in np.round(part.X, 9)}
+    keep = np.array([row.tobytes() not in seen for row in np.round(ds.X, 9)], dtype=bool)
+    return ds.subset(np.flatnonzero(keep))
 
 
 def holdout(ds: Dataset, validation_fraction: float, test_fraction: float, seed: int) -> tuple[Dataset, ...]:

@@ -4,7 +4,10 @@ Players are the members whose updates passed screening. For a coalition S the co
 zero-fill aggregate ``w_S = w + sum_{i in S} a_i * delta_i`` with fixed weights ``a_i = n_i / N`` (N summed
 over all players), so a member who sends back the global model (delta = 0) is an exact null player, and the
 grand coalition's model is exactly the deployed aggregate. ``v(S)`` is the utility of ``w_S`` on the
-coordinator's validation split, minus ``v(empty)`` (the previous global model): ``v(empty) = 0``.
+coordinator's validation split, minus ``v(empty)`` (the previous global model): ``v(empty) = 0``. The default
+utility is the *calibrated* log-likelihood (each model's class offsets refitted to the split's class
+frequencies), so a member holding most of a rare class is valued for what its rows teach, not punished
+for pulling the model's class prior towards its own mix.
 
 Linear predictors (``linear_in_params``) never rebuild a model: each member's validation-logit change
 ``D_i = logits(delta_i)`` is computed once, and a coalition's logits are ``base + sum_{i in S} a_i * D_i``,
@@ -21,6 +24,13 @@ from typing import Protocol
 import numpy as np
 
 from fairshare.errors import ValuationError
+from fairshare.valuation.calibration import (
+    balanced_log_likelihood,
+    calibrated_log_likelihood,
+    class_offsets,
+    log_softmax,
+    without_prior_pull,
+)
 
 __all__ = ["Aggregator", "Game", "Predictor", "log_likelihood", "make_game"]
 
@@ -37,14 +47,9 @@ class Predictor(Protocol):
     def logits(self, params: Params, X: np.ndarray) -> np.ndarray: ...
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def log_likelihood(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Mean log-likelihood of the labels; ``logits`` has shape ``(..., m, C)``, result shape ``(...)``."""
-    logp = _log_softmax(logits)
+    logp = log_softmax(logits)
     return np.take_along_axis(logp, y[..., None], axis=-1)[..., 0].mean(axis=-1)
 
 
@@ -53,6 +58,8 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 UTILITIES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "balanced_log_likelihood": balanced_log_likelihood,
+    "calibrated_log_likelihood": calibrated_log_likelihood,
     "log_likelihood": log_likelihood,
     "accuracy": accuracy,
 }
@@ -99,6 +106,10 @@ def _linear_evaluator(
     zero = predictor.logits([np.zeros_like(p) for p in global_params], X)
     # D[i] = logits of delta_i alone, scaled by its weight: shape (n, m, C)
     D = np.stack([(predictor.logits(d, X) - zero) * w for d, w in zip(deltas, weights, strict=True)])
+    if utility is calibrated_log_likelihood:
+        base = base + class_offsets(base, y)
+        D = without_prior_pull(base, D)
+        utility = log_likelihood
     flat = D.reshape(len(deltas), -1)
     block = max(1, int(4_000_000 // max(flat.shape[1], 1)))
 
@@ -144,7 +155,7 @@ def make_game(
     weights: Mapping[str, float],
     X_val: np.ndarray,
     y_val: np.ndarray,
-    utility: str = "log_likelihood",
+    utility: str = "calibrated_log_likelihood",
     aggregator: Aggregator | None = None,
 ) -> Game:
     """The game over ``members`` (name -> full parameters they sent), with aggregation weights ``weights``.

@@ -1,53 +1,111 @@
-"""Replication robustness: copies of data and split identities must not pay more than the original.
+"""Replication robustness: copies of data, near-copies and split identities must not pay more than the original.
 
 Shapley alone pays a duplicated dataset 1.5-2.2x and a Sybil split 1.3-1.9x (VALUATION-NOTES; Han et al.,
 arXiv 2006.14583). The remedy is to count data, not identities: each member commits salted fingerprints of
-its records (a hash of each row with a consortium-wide salt, so the coordinator learns nothing about rows it
-does not itself hold), and each identity's weight — in the aggregate and in the game — becomes its
-de-duplicated record count ``n_eff_i = sum_{x in D_i} 1 / (number of identities holding x)``. Two identities
-holding the same rows then together weigh what one holder would, and so earn what one would.
+its records, and each identity's weight — in the aggregate and in the game — becomes its de-duplicated record
+count ``n_eff_i = sum over record clusters C held by i of 1 / (number of identities holding C)``.
 
-Limits, stated plainly: it needs the fingerprints to be honest commitments of the rows actually trained on
-(auditable later by revealing rows to an arbiter) and sizes checked against them; exact copies are caught,
-perturbed copies (noise added to every row) are not; a member who inflates its size without fingerprints
-gains as under any rule, which is why reported sizes are replaced by fingerprint counts.
+A record's fingerprint is a set of keys: one exact key (SHA-256 of the row with a consortium-wide salt) and
+``TABLES`` locality-sensitive keys, each the salted hash of the row's cell on a randomly rotated, randomly
+shifted grid of ``WIDTH`` standardised units over ``DIMS`` random directions (the directions and shifts are
+drawn from the salt, so every member uses the same grids). Two records sharing any key are one cluster:
+exact copies share every key, and a row perturbed by about 1-2% of each feature's spread shares at least one
+key with its original in practice, so padding a file with repeated or slightly jittered rows, or holding
+another member's rows with a little noise, counts as holding the original once. Measured on the bundled
+datasets (standardised): Gaussian jitter of 0.01 standard deviations per feature is caught for every row,
+0.03 for 83-84% of rows, 0.1 for about 1%; distinct honest rows merge for 0% of breast cancer, wine and digits
+rows and 0.5% of credit rows (applicants with the same categories and nearly the same numbers).
+
+Limits, stated plainly: fingerprints must be honest commitments of the rows actually trained on (auditable
+later by revealing rows to an arbiter) and are computed on standardised rows (the coordinator's published
+scaler); perturbations larger than a few percent of a feature's spread count as new rows; the grid keys tell
+the coordinator which members hold rows near a row it knows, a little more than exact hashes do; a member
+who inflates its size without fingerprints gains as under any rule, which is why reported sizes are capped
+by fingerprint counts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Collection, Mapping
 
 import numpy as np
 
-__all__ = ["effective_sizes", "record_fingerprints"]
+__all__ = ["DIMS", "TABLES", "WIDTH", "effective_sizes", "record_fingerprints"]
+
+TABLES = 12
+DIMS = 12
+WIDTH = 0.15
+
+
+def _grids(salt: bytes, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``TABLES`` random rotations (``DIMS`` unit directions each) and shifts, the same for every member."""
+    rng = np.random.default_rng(np.frombuffer(hashlib.sha256(b"grids" + salt).digest(), dtype=np.uint32))
+    directions = rng.normal(size=(TABLES, DIMS, d))
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    return directions, rng.uniform(0.0, WIDTH, size=(TABLES, DIMS))
 
 
 def record_fingerprints(X: np.ndarray, salt: bytes) -> np.ndarray:
-    """One 16-byte salted SHA-256 fingerprint per row (rounded to 9 decimals first): a ``(m, 16)`` uint8 array."""
+    """Keys of every row: a ``(m, 1 + TABLES, 16)`` uint8 array, the exact key first (rows rounded to 9 decimals)."""
     rows = np.round(np.asarray(X, dtype=np.float64), 9)
-    out = np.empty((len(rows), 16), dtype=np.uint8)
-    for k, row in enumerate(rows):
-        out[k] = np.frombuffer(hashlib.sha256(salt + row.tobytes()).digest()[:16], dtype=np.uint8)
+    m, d = rows.shape
+    directions, shifts = _grids(salt, d)
+    cells = np.floor((np.einsum("md,tkd->mtk", rows, directions) + shifts) / WIDTH).astype(np.int64)
+    out = np.empty((m, 1 + TABLES, 16), dtype=np.uint8)
+    for k in range(m):
+        out[k, 0] = np.frombuffer(hashlib.sha256(salt + rows[k].tobytes()).digest()[:16], dtype=np.uint8)
+        for t in range(TABLES):
+            digest = hashlib.sha256(salt + bytes([t]) + cells[k, t].tobytes()).digest()[:16]
+            out[k, 1 + t] = np.frombuffer(digest, dtype=np.uint8)
     return out
+
+
+def _keys(fingerprints: np.ndarray | Collection[bytes]) -> list[list[bytes]]:
+    """Each record's keys: ``(m, K, 16)`` arrays have K keys per record, ``(m, 16)`` arrays and bytes one."""
+    if not isinstance(fingerprints, np.ndarray):
+        return [[bytes(f)] for f in fingerprints]
+    records = fingerprints.reshape(len(fingerprints), -1, 16)
+    return [[bytes(key) for key in record] for record in records]
 
 
 def effective_sizes(
     fingerprints: Mapping[str, np.ndarray | Collection[bytes]], num_examples: Mapping[str, int] | None = None
 ) -> dict[str, float]:
-    """De-duplicated record count per member; capped at its reported row count when that is given."""
-    as_bytes = {
-        m: [bytes(f) for f in (fp if not isinstance(fp, np.ndarray) else fp.reshape(len(fp), -1))]
-        for m, fp in fingerprints.items()
-    }
-    holders: Counter[bytes] = Counter()
-    for prints in as_bytes.values():
-        holders.update(set(prints))
-    sizes = {}
-    for member, prints in as_bytes.items():
-        size = sum(1.0 / holders[f] for f in set(prints))
-        if num_examples is not None and member in num_examples:
-            size = min(size, float(num_examples[member]))
-        sizes[member] = size
+    """De-duplicated record count per member; capped at its reported row count when that is given.
+
+    Records sharing a key (transitively) form one cluster; a cluster counts once, split equally among the
+    identities holding it, so a member's own repeated rows count once and a copied row is shared.
+    """
+    owners: list[str] = []
+    first: dict[bytes, int] = {}
+    parent: list[int] = []
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for member, prints in fingerprints.items():
+        for keys in _keys(prints):
+            record = len(parent)
+            parent.append(record)
+            owners.append(member)
+            for key in keys:
+                if key in first:
+                    a, b = root(record), root(first[key])
+                    if a != b:
+                        parent[a] = b
+                else:
+                    first[key] = record
+    holders: dict[int, set[str]] = {}
+    for record, member in enumerate(owners):
+        holders.setdefault(root(record), set()).add(member)
+    sizes = {member: 0.0 for member in fingerprints}
+    for members in holders.values():
+        for member in members:
+            sizes[member] += 1.0 / len(members)
+    if num_examples is not None:
+        sizes = {m: min(s, float(num_examples[m])) if m in num_examples else s for m, s in sizes.items()}
     return sizes

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["screen_updates"]
+__all__ = ["normalise_steps", "screen_updates", "update_norm"]
 
 Params = list[np.ndarray]
 
 
-def _norm(params: Params, global_params: Params) -> float:
+def update_norm(params: Params, global_params: Params) -> float:
+    """Euclidean norm of the update ``params - global_params`` over all arrays."""
     return float(np.sqrt(sum(float(((p - g) ** 2).sum()) for p, g in zip(params, global_params, strict=True))))
 
 
@@ -38,7 +39,7 @@ def screen_updates(
             flags[member] = "invalid update: contains NaN or Inf"
         else:
             valid[member] = [np.asarray(p, dtype=np.float64) for p in params]
-    norms = {m: _norm(p, global_params) for m, p in valid.items()}
+    norms = {m: update_norm(p, global_params) for m, p in valid.items()}
     positive = [v for v in norms.values() if v > 0]
     median = float(np.median(positive)) if positive else 0.0
     for member, norm in norms.items():
@@ -51,3 +52,24 @@ def screen_updates(
             )
             del valid[member]
     return valid, flags
+
+
+def normalise_steps(global_params: Params, updates: Mapping[str, Params]) -> tuple[dict[str, Params], float]:
+    """Every non-zero update rescaled to the round's median update norm; returns them and that norm.
+
+    What a member adds is its direction; its weight in the aggregate is its (de-duplicated) record count. The
+    length of its step is not its to choose: scaling an update by k, or training more steps on repeated
+    rows, changes the norm and nothing else, and is undone here, so neither pays. A zero update (a
+    free-rider) stays zero and stays a null player. The median is over the non-zero updates, so one
+    member cannot move it far.
+    """
+    norms = {m: update_norm(p, global_params) for m, p in updates.items()}
+    positive = [v for v in norms.values() if v > 0]
+    if not positive:
+        return dict(updates), 0.0
+    target = float(np.median(positive))
+    out = {}
+    for member, params in updates.items():
+        factor = target / norms[member] if norms[member] > 0 else 1.0
+        out[member] = [g + (p - g) * factor for p, g in zip(params, global_params, strict=True)]
+    return out, target
