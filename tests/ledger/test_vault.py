@@ -128,6 +128,8 @@ def test_customer_pays_operator_settles_members_are_paid_and_refund_returns_the_
     # after the refund nothing more can be settled: the billed total is capped by deposits less refunds
     with pytest.raises(TransactionError, match="CreditVault: running total above the key's deposits"):
         c.chain.send(c.chain.operator, vault.vault, "settle", wid, [KEY], [351], [bytes(32)])
+    with pytest.raises(TransactionError, match="CreditVault: this key was refunded and is closed"):
+        vault.deposit(customer, KEY, 10)
 
 
 def test_anyone_settles_from_a_published_receipt_once(consortium, vault) -> None:

@@ -6,7 +6,8 @@
         or refunded to the customer. Nothing leaves the vault any other way.
 @dev A key is keccak256 of an API key id ("fairshare:api-key:<id>"). Its first depositor is its holder,
      the only account a refund can go to; anyone may top a key up. Per key, always:
-     deposited == settled + refunded + held, and settled never exceeds deposited - refunded.
+     deposited == settled + refunded + held, and settled never exceeds deposited - refunded. A refund
+     closes its key: later calls need a new key (so running totals never straddle a refund).
      Settlement moves the growth of a key's running total billed (as signed in the operator's receipts)
      to RevenueShares.distribute. Receipts are EIP-712 signed in batches: a receipt is a leaf of a Merkle
      tree whose root the operator's key signs (one signature per group commit of the API). Each
@@ -242,6 +243,7 @@ def deposit(key: bytes32, amount: uint256):
     """
     assert amount > 0, "CreditVault: nothing deposited"
     assert key != empty(bytes32), "CreditVault: empty key"
+    assert self.refunded[key] == 0, "CreditVault: this key was refunded and is closed; buy credit for a new key"
     self._take(amount, msg.value)
     if self.holder[key] == empty(address):
         self.holder[key] = msg.sender
