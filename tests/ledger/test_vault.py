@@ -93,7 +93,7 @@ def test_customer_pays_operator_settles_members_are_paid_and_refund_returns_the_
     c.record(1, [1, 1, 1])
     vault.deposit(customer, KEY, 1000)
     receipts = receipts_for(KEY, [100, 200, 50])
-    root, signed = window_of(signer_for(c, vault), [receipts[:2], receipts[2:]])
+    root, _ = window_of(signer_for(c, vault), [receipts[:2], receipts[2:]])
     wid = vault.post_window(c.chain.operator, root, 2)
     amount, _ = vault.settle(c.chain.operator, wid, {KEY: (350, receipts[2].request)})
     assert amount == 350 and vault.key(KEY).settled == 350

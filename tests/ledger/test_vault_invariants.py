@@ -107,7 +107,8 @@ class VaultMachine(RuleBasedStateMachine):
         wid = self.vault.post_window(self.chain.operator, levels[-1][0], len(batches))
         for b, (batch, sig) in enumerate(zip(batches, signed, strict=True)):
             for i, r in enumerate(batch):
-                self.published.append((wid, self.signer.signed(r, sig.proofs[i], sig.signature), merkle_proof(levels, b)))
+                signed_receipt = self.signer.signed(r, sig.proofs[i], sig.signature)
+                self.published.append((wid, signed_receipt, merkle_proof(levels, b)))
         self.pending = []
 
     def _latest(self, k: int) -> tuple[int, SignedReceipt, list[bytes]] | None:
@@ -126,9 +127,9 @@ class VaultMachine(RuleBasedStateMachine):
         total = signed.receipt.total
         if total <= self.settled[k] or total > self._cap(k):
             with pytest.raises(TransactionError, match="CreditVault: running total"):
-                self.chain.send(
-                    self.chain.operator, self.vault.vault, "settle", wid, [self.keys[k]], [total], [signed.receipt.request]
-                )
+                request = signed.receipt.request
+                key = self.keys[k]
+                self.chain.send(self.chain.operator, self.vault.vault, "settle", wid, [key], [total], [request])
             return
         amount, _ = self.vault.settle(self.chain.operator, wid, {self.keys[k]: (total, signed.receipt.request)})
         assert amount == total - self.settled[k]

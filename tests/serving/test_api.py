@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tests.serving.conftest import PRICE, MemorySink
+from tests.serving.conftest import PRICE, MemorySink, receipting
 
 from fairshare.serving.settle import settle
 from fairshare.serving.store import OutOfCredit, UsageStore
@@ -76,8 +76,9 @@ def test_concurrent_debits_never_overdraw(store: UsageStore) -> None:
 
 def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: UsageStore) -> None:
     key = store.create_key("acme", credit=100 * PRICE)
+    receipts = receipting()
     for _ in range(7):
-        store.debit(key, 2, PRICE, "h")
+        store.debit(key, 2, PRICE, "h", receipts=receipts)
     sink = MemorySink()
     sink.fail_after_paying = True
     with pytest.raises(RuntimeError):
@@ -89,7 +90,7 @@ def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: Usag
     assert resumed.billed == 14 * PRICE and resumed.amount == 0  # nothing paid twice on resume
     assert sink.paid == [14 * PRICE]
     assert settle(store, sink) is None
-    store.debit(key, 1, PRICE, "h")
+    store.debit(key, 1, PRICE, "h", receipts=receipts)
     later = settle(store, sink)
     assert later is not None and later.amount == PRICE and sink.paid == [14 * PRICE, PRICE]
     summary = store.summary()
@@ -100,14 +101,15 @@ def test_marking_settled_calls_unsettled_does_not_pay_them_again(store: UsageSto
     import sqlite3
 
     key = store.create_key("acme", credit=100 * PRICE)
+    receipts = receipting()
     for _ in range(3):
-        store.debit(key, 1, PRICE, "h")
+        store.debit(key, 1, PRICE, "h", receipts=receipts)
     sink = MemorySink()
     settle(store, sink)
     db = sqlite3.connect(store.engine.url.database)
     with db:
         db.execute("UPDATE usage SET settlement_id = NULL")  # the operator's store is doctored
-    store.debit(key, 1, PRICE, "h")
+    store.debit(key, 1, PRICE, "h", receipts=receipts)
     again = settle(store, sink)
     assert again is not None and again.amount == PRICE  # only the genuinely new call is paid
     assert sink.paid == [3 * PRICE, PRICE] and sum(sink.totals.values()) == 4 * PRICE

@@ -21,7 +21,7 @@ from fairshare.ledger.deploy import Deployment, contract_at
 from fairshare.ledger.events import EventIndex, IndexedEvent
 from fairshare.ledger.receipts import SignedReceipt
 
-__all__ = ["MAX_KEYS", "VaultClient", "VaultKey", "key_hash"]
+__all__ = ["MAX_KEYS", "OperatorVault", "VaultClient", "VaultKey", "key_hash"]
 
 MAX_KEYS = 64
 """Keys one operator settlement takes (CreditVault.MAX_KEYS)."""
@@ -49,7 +49,8 @@ class VaultClient:
     def __init__(self, chain: Chain, deployment: Deployment, index: EventIndex | None = None) -> None:
         if not deployment.vault:
             raise LedgerError(
-                f"consortium {deployment.name!r} was deployed without a CreditVault; start a new run with `fairshare init`"
+                f"consortium {deployment.name!r} was deployed without a CreditVault; "
+                "start a new run with `fairshare init`"
             )
         self.chain = chain
         self.vault = contract_at(chain, "CreditVault", deployment.vault)
@@ -116,7 +117,9 @@ class VaultClient:
         self.chain.send(operator, self.vault, "post_window", root, batches, what="posting a receipt window")
         return int(self._view("window_count"))  # type: ignore[call-overload]
 
-    def settle(self, operator: LocalAccount, window_id: int, totals: Mapping[bytes, tuple[int, bytes]]) -> tuple[int, str]:
+    def settle(
+        self, operator: LocalAccount, window_id: int, totals: Mapping[bytes, tuple[int, bytes]]
+    ) -> tuple[int, str]:
         """Settle each key up to ``totals[key] = (running total, request of its receipt)``; (amount, tx)."""
         if not totals or len(totals) > MAX_KEYS:
             raise LedgerError(f"a vault settlement takes 1 to {MAX_KEYS} keys; got {len(totals)}")
@@ -124,7 +127,9 @@ class VaultClient:
         for key, (total, _) in totals.items():
             state = self.key(key)
             if total <= state.settled:
-                raise TransactionError(f"key {key.hex()[:16]}… is already settled up to {state.settled}, not below {total}")
+                raise TransactionError(
+                    f"key {key.hex()[:16]}… is already settled up to {state.settled}, not below {total}"
+                )
             if total > state.deposited - state.refunded:
                 raise TransactionError(
                     f"key {key.hex()[:16]}… was billed {total} but deposited only {state.deposited - state.refunded}"
@@ -201,3 +206,27 @@ class VaultClient:
 
     def events(self, name: str) -> list[IndexedEvent]:
         return self.index.events(self.vault.address, name)
+
+
+class OperatorVault:
+    """The vault as the operator's settlement sink (``fairshare.serving.settle.VaultSink``)."""
+
+    def __init__(self, vault: VaultClient, operator: LocalAccount) -> None:
+        self.vault = vault
+        self.operator = operator
+
+    def find_window(self, root: bytes) -> int | None:
+        """The window already posted with ``root`` (a settlement resumed after a crash), if any."""
+        for event in self.vault.events("WindowPosted"):
+            if bytes(event.args["root"]) == root:
+                return int(event.args["window_id"])
+        return None
+
+    def post_window(self, root: bytes, batches: int) -> int:
+        return self.vault.post_window(self.operator, root, batches)
+
+    def settled(self, key: bytes) -> int:
+        return self.vault.key(key).settled
+
+    def settle(self, window_id: int, totals: Mapping[bytes, tuple[int, bytes]]) -> tuple[int, str]:
+        return self.vault.settle(self.operator, window_id, totals)
