@@ -11,6 +11,8 @@ from fairshare.governance import GovernanceClient
 from fairshare.governance.audit import governance_audit
 from fairshare.learning.model import params_hash
 from fairshare.ledger import AuditReport, Check, LedgerClient, audit
+from fairshare.ledger.vault import VaultClient
+from fairshare.ledger.vault_audit import vault_checks
 from fairshare.serving.settle import key_source
 from fairshare.serving.store import UsageStore
 
@@ -61,9 +63,19 @@ def audit_run(run: Run) -> AuditReport:
         history_check,
         released_check(fresh, governance),
         usage_check(run, fresh),
+        *vault_audit(run, fresh),
         cache_check(run, fresh),
     ]
     return replace(report, checks=checks, history=history)
+
+
+def vault_audit(run: Run, fresh: LedgerClient) -> list[Check]:
+    """The CreditVault's checks, over the windows of receipts this run published (none for an older run)."""
+    if not run.deployment.vault:
+        return []
+    from fairshare.consortium.revenue import published_windows
+
+    return vault_checks(VaultClient(run.chain, run.deployment, fresh.index), fresh, published_windows(run))
 
 
 def cache_check(run: Run, fresh: LedgerClient) -> Check:

@@ -11,8 +11,8 @@ the same key is answered again and billed once (``replayed: true``, ``charged: 0
 under a used key is refused with 409. Errors and their statuses: ``http_errors``. Until a model is released
 every paid call answers 503 with the reason (the dashboard serves meanwhile).
 
-Credit is bought on chain, in the CreditVault: ``credit_sync`` (called at start and then every
-``sync_seconds`` in a background thread) brings the vault's deposits and refund requests into the usage
+Credit is bought on chain, in the CreditVault: ``credit_sync`` (called every ``sync_seconds`` in a
+background thread while the app runs; the caller syncs once before starting it) brings the vault's deposits and refund requests into the usage
 store. Every billed answer carries a receipt signed by the operator's key (``receipts``).
 """
 
@@ -73,7 +73,6 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         if credit_sync is not None:
-            credit_sync()
             thread = threading.Thread(target=_sync_loop, args=(credit_sync, stop, sync_seconds), daemon=True)
             thread.start()
         yield

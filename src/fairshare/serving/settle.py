@@ -13,7 +13,7 @@ nor a doctored usage store can pay twice or take more than a customer paid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,8 +63,14 @@ class SettlementResult:
     window_id: int = 0
 
 
-def settle(store: UsageStore, sink: VaultSink) -> SettlementResult | None:
-    """Settle what is pending; None when there is nothing to settle."""
+def settle(
+    store: UsageStore, sink: VaultSink, publish: Callable[[str], object] | None = None
+) -> SettlementResult | None:
+    """Settle what is pending; None when there is nothing to settle.
+
+    ``publish(settlement_id)`` is called once the window is on chain and before any key is settled, so the
+    receipts members need are out even if the operator stops right there.
+    """
     opened = store.open_settlement()
     if opened is None:
         return None
@@ -80,6 +86,8 @@ def settle(store: UsageStore, sink: VaultSink) -> SettlementResult | None:
     if window_id is None:
         window_id = sink.find_window(root) or sink.post_window(root, len(batches))
         store.set_settlement_window(settlement_id, window_id, root)
+    if publish is not None:
+        publish(settlement_id)
     totals = {key_source(k): t for k, t in store.settlement_key_totals(settlement_id).items()}
     due = {key: t for key, t in totals.items() if sink.settled(key) < t[0]}
     paid, txs = 0, []
