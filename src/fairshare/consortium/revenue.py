@@ -98,9 +98,7 @@ def released_model(run: Run) -> ReleasedModel:
     return ReleasedModel(model_for(run), params, released.hex())
 
 
-def api_for(
-    run: Run, with_dashboard: bool = False, follow_vault: bool = True
-) -> tuple[FastAPI, ReleasedModel | None]:
+def api_for(run: Run, with_dashboard: bool = False, follow_vault: bool = True) -> tuple[FastAPI, ReleasedModel | None]:
     """The paid API of a run (its released model, usage store and price), optionally with the dashboard.
 
     Before any release the API still starts: the dashboard serves, paid calls answer 503 with the reason,

@@ -188,6 +188,11 @@ class VaultClient:
     def window_count(self) -> int:
         return int(self._view("window_count"))  # type: ignore[call-overload]
 
+    def operator(self) -> str:
+        """The operator (and receipt signer) now: RevenueShares' operator role."""
+        shares = contract_at(self.chain, "RevenueShares", str(self._view("revenue_shares")))
+        return str(shares.functions.operator().call())
+
     def refund_notice(self) -> int:
         return int(self._view("refund_notice"))  # type: ignore[call-overload]
 

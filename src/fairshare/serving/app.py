@@ -12,8 +12,9 @@ under a used key is refused with 409. Errors and their statuses: ``http_errors``
 every paid call answers 503 with the reason (the dashboard serves meanwhile).
 
 Credit is bought on chain, in the CreditVault: ``credit_sync`` (called every ``sync_seconds`` in a
-background thread while the app runs; the caller syncs once before starting it) brings the vault's deposits and refund requests into the usage
-store. Every billed answer carries a receipt signed by the operator's key (``receipts``).
+background thread while the app runs; the caller syncs once before starting it) brings the vault's
+deposits and refund requests into the usage store. Every billed answer carries a receipt signed by the
+operator's key (``receipts``).
 """
 
 from __future__ import annotations
