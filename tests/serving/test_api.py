@@ -129,9 +129,11 @@ def test_migrations_build_the_schema_from_empty(tmp_path) -> None:
 
     UsageStore(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
     db = sqlite3.connect(tmp_path / "fresh.sqlite")
-    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
     columns = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
-    assert {"request_id", "request_hash", "settlement_id", "amount"} <= columns
+    assert {"request_id", "request_hash", "settlement_id", "amount", "total", "request", "batch_id"} <= columns
+    keys = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+    assert {"billed", "deposited", "refunded", "refund_pending"} <= keys
 
 
 def test_an_idempotency_key_billed_before_request_hashes_cannot_be_reused(tmp_path) -> None:

@@ -18,7 +18,7 @@ from eth_account import Account
 from fastapi import FastAPI
 
 from fairshare.client import FairshareClient
-from fairshare.consortium.session import Run, open_run
+from fairshare.consortium.session import Run, fresh_run
 from fairshare.consortium.training import load_model, model_for
 from fairshare.consortium.view import Settlement, View, Withdrawal
 from fairshare.errors import LedgerError, ServingError
@@ -116,19 +116,13 @@ def api_for(run: Run, with_dashboard: bool = False, follow_vault: bool = True) -
         released = None
 
     def load() -> ReleasedModel:
-        later = open_run(home, consortium)
-        try:
+        with fresh_run(home, consortium) as later:
             return released_model(later)
-        finally:
-            later.chain.close()
 
     def sync_fresh() -> None:
         """The vault's deposits, read through a fresh connection (this runs in the API's background thread)."""
-        later = open_run(home, consortium)
-        try:
+        with fresh_run(home, consortium) as later:
             sync_credit(store, vault_for(later))
-        finally:
-            later.chain.close()
 
     sync_credit(store, vault_for(run))
     price = run.governance.policy().price_per_row
@@ -155,12 +149,15 @@ def earn_revenue(run: Run, view: View, calls: int | None = None) -> int:
         return 0
     key = store.create_key("demo-customer")
     key_id = key.split("_")[1]
+    credit = run.governance.policy().price_per_row * rows * calls
     customer = Account.create()
-    run.chain.fund(customer.address, 10**17 + run.governance.policy().price_per_row * rows * calls)
-    if run.deployment.token:
-        raise ServingError("the demo's customers pay in the native coin; a token run needs customers holding the token")
     vault = vault_for(run)
-    vault.deposit(customer, key_hash(key_id), run.governance.policy().price_per_row * rows * calls)
+    if vault.token is None:
+        run.chain.fund(customer.address, 10**17 + credit)
+    else:  # the operator holds the development tokens: it sells the customer what it spends
+        run.chain.fund(customer.address, 10**17)
+        run.chain.send(run.chain.operator, vault.token, "transfer", customer.address, credit, what="selling tokens")
+    vault.deposit(customer, key_hash(key_id), credit)
     sync_credit(store, vault)
     billed = 0
     rng = np.random.default_rng(run.config.training.seed)
