@@ -18,9 +18,9 @@ from tests.cli.test_end_to_end import REPO, fairshare
 from fairshare.learning.model import LogisticRegression
 from fairshare.ledger.receipts import ReceiptSigner
 from fairshare.serving.app import create_app
+from fairshare.serving.receipting import Receipting
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import free_port
-from fairshare.serving.receipting import Receipting
 from fairshare.serving.store import UsageStore
 
 PRICE = 10**15

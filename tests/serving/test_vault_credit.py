@@ -4,9 +4,11 @@ stops, and a refund that stops the key."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from tests.ledger.conftest import make_consortium
 from tests.serving.conftest import PRICE
@@ -14,6 +16,7 @@ from tests.serving.conftest import PRICE
 from fairshare.learning.model import LogisticRegression
 from fairshare.ledger.receipts import ReceiptSigner, SignedReceipt
 from fairshare.ledger.vault import OperatorVault, VaultClient, key_hash
+from fairshare.ledger.vault_audit import vault_checks
 from fairshare.serving.app import create_app
 from fairshare.serving.credit import sync_credit
 from fairshare.serving.receipting import Receipting
@@ -59,10 +62,8 @@ def test_credit_receipts_settlement_and_refund_through_the_vault(chain, tmp_path
 
     with TestClient(app) as client:
         client.post("/v1/predict", json=ROW, headers=headers)
-    try:
+    with pytest.raises(RuntimeError, match="walked away"):
         settle(store, StopsAfterPosting(vault, chain.operator))
-    except RuntimeError:
-        pass
     sid, wid = store.settled_windows()[-1]
     published = window_receipts(store, sid, chain.chain_id, vault.address)
     assert published["window_id"] == wid == 2 and vault.window(2)[0].hex() == published["root"][2:]
@@ -84,3 +85,13 @@ def test_credit_receipts_settlement_and_refund_through_the_vault(chain, tmp_path
         "refunded": PRICE,
         "balance": 0,
     }
+
+    # the audit: every settlement backed by a published signed receipt, and doctored evidence is caught
+    windows = {w: window_receipts(store, s, chain.chain_id, vault.address) for s, w in store.settled_windows()}
+    assert all(check.ok for check in vault_checks(vault, c.client, windows))
+    doctored = copy.deepcopy(windows)
+    doctored[1]["receipts"][-1]["total"] = str(3 * PRICE + 1)
+    backed = vault_checks(vault, c.client, doctored)[2]
+    assert not backed.ok and "cites no receipt of window 1" in backed.detail
+    backed = vault_checks(vault, c.client, {2: windows[2]})[2]
+    assert not backed.ok and "window 1: its receipts are not published" in backed.detail

@@ -129,8 +129,15 @@ class BillingQueue:
             return key_id
 
         if self._raw is not None:
-            return self._commit_sqlite(self._raw, batch, key_of)
-        return self._commit_core(batch, key_of)
+            results = self._commit_sqlite(self._raw, batch, key_of)
+        else:
+            results = self._commit_core(batch, key_of)
+        if self.receipts is not None:
+            for i, (call, result) in enumerate(zip(batch, results, strict=True)):
+                if isinstance(result, Debit) and result.replayed and call.request_id is not None:
+                    receipt = self.store.receipt_of(key_of(call.api_key), call.request_id, self.receipts)
+                    results[i] = dataclasses.replace(result, receipt=receipt)
+        return results
 
     def _commit_sqlite(
         self, db: sqlite3.Connection, batch: list[Call], key_of: Callable[[str], str]

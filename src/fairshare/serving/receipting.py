@@ -45,7 +45,10 @@ class Receipting:
         return model
 
     def receipt(self, row: UsageRow) -> Receipt:
-        return Receipt(self._key(row.key_id), row.request, row.rows, row.amount, row.total, self._model(row.model_hash))
+        return self.receipt_from(row.key_id, row.request, row.rows, row.amount, row.total, row.model_hash)
+
+    def receipt_from(self, key_id: str, request: bytes, rows: int, amount: int, total: int, model_hash: str) -> Receipt:
+        return Receipt(self._key(key_id), request, rows, amount, total, self._model(model_hash))
 
     def sign(self, rows: list[UsageRow]) -> tuple[BatchSignature, list[SignedReceipt]]:
         """The batch signature and each row's signed receipt, in the order of ``rows``."""

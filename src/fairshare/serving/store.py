@@ -43,9 +43,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
+    from fairshare.ledger.receipts import SignedReceipt
     from fairshare.serving.receipting import Receipting
 
 from fairshare.errors import ServingError
+from fairshare.ledger.receipts import merkle_levels, merkle_proof
 from fairshare.serving.charges import (
     Balance,
     Call,
@@ -358,7 +360,11 @@ class UsageStore:
                 batch_id = batch.id
                 results[0] = dataclasses.replace(results[0], receipt=receipt)
             s.add_all(Usage(**usage_values(u, batch_id, i)) for i, u in enumerate(usage))
-            return results[0]
+            debit = results[0]
+            key_id = next(iter(keys))
+        if debit.replayed and receipts is not None and request_id is not None:
+            debit = dataclasses.replace(debit, receipt=self.receipt_of(key_id, request_id, receipts))
+        return debit
 
     def apply_vault(self, credits: dict[str, VaultCredit]) -> int:
         """Bring the CreditVault's view of each key in; returns how many keys changed.
@@ -459,6 +465,29 @@ class UsageStore:
                 out[batch_id] = StoredBatch(bytes.fromhex(head.root[2:]), bytes.fromhex(head.signature[2:]), [])
             out[batch_id].rows.append((key_id, request, n, int(amount), int(total), model))
         return [out[i] for i in ids]
+
+    def receipt_of(self, key_id: str, request_id: str, receipts: Receipting) -> SignedReceipt | None:
+        """The signed receipt an idempotency key's call was billed with (its batch's proof rebuilt), so a
+        retried call gets the receipt its lost answer carried; None for a call billed without one."""
+        with self.session() as s:
+            row = s.execute(
+                select(Usage.batch_id, Usage.position).where(Usage.key_id == key_id, Usage.request_id == request_id)
+            ).first()
+            if row is None or row.batch_id is None:
+                return None
+            batch = s.execute(select(ReceiptBatch).where(ReceiptBatch.id == row.batch_id)).scalar_one()
+            members = s.execute(
+                select(Usage.key_id, Usage.request, Usage.rows, Usage.amount, Usage.total, Usage.model_hash)
+                .where(Usage.batch_id == row.batch_id)
+                .order_by(Usage.position)
+            ).all()
+        leaves = [
+            receipts.receipt_from(k, bytes.fromhex(req[2:]), n, int(a), int(t), m) for k, req, n, a, t, m in members
+        ]
+        levels = merkle_levels([r.leaf() for r in leaves])
+        return receipts.signer.signed(
+            leaves[row.position], merkle_proof(levels, row.position), bytes.fromhex(batch.signature[2:])
+        )
 
     def settlement_key_totals(self, settlement_id: str) -> dict[str, tuple[int, bytes]]:
         """For each key in a settlement: the highest running total its receipts carry, and that receipt's request."""
