@@ -274,7 +274,7 @@ class _ChainSink:
         self.transactions += 1
         return self.operator.post_window(root, batches)
 
-    def settled(self, key: bytes) -> int:
+    def settled(self, key: bytes) -> tuple[int, int]:
         return self.operator.settled(key)
 
     def settle(self, window_id: int, totals) -> tuple[int, str]:

@@ -32,6 +32,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.totals: dict[bytes, int] = {}
         self.windows: list[bytes] = []
+        self.caps: dict[bytes, int] = {}  # deposits less refunds, per key (unlimited unless set)
         self.paid: list[int] = []
         self.fail_after_paying = False
 
@@ -42,13 +43,14 @@ class MemorySink:
         self.windows.append(root)
         return len(self.windows)
 
-    def settled(self, key: bytes) -> int:
-        return self.totals.get(key, 0)
+    def settled(self, key: bytes) -> tuple[int, int]:
+        return self.totals.get(key, 0), self.caps.get(key, 10**30)
 
     def settle(self, window_id: int, totals: dict[bytes, tuple[int, bytes]]) -> tuple[int, str]:
         amount = 0
         for key, (total, _) in totals.items():
             assert total > self.totals.get(key, 0), "a running total did not grow: revenue paid twice"
+            assert total <= self.caps.get(key, 10**30), "a total above the key's deposits: the vault reverts"
             amount += total - self.totals.get(key, 0)
             self.totals[key] = total
         self.paid.append(amount)

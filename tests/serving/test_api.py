@@ -166,3 +166,19 @@ def test_an_idempotency_key_billed_before_request_hashes_cannot_be_reused(tmp_pa
         store.debit("fsk_0ld_secret", 1, PRICE, "m", "legacy", b"rows")
     assert store.debit("fsk_0ld_secret", 1, PRICE, "m", "fresh", b"rows").charged == PRICE
     assert store.summary().calls == 2
+
+
+def test_a_key_refunded_before_settlement_never_blocks_the_others(store: UsageStore) -> None:
+    from fairshare.serving.settle import key_source
+
+    receipts = receipting()
+    early, other = store.create_key("early", credit=10 * PRICE), store.create_key("other", credit=10 * PRICE)
+    for _ in range(3):
+        store.debit(early, 1, PRICE, "h", receipts=receipts)
+        store.debit(other, 1, PRICE, "h", receipts=receipts)
+    sink = MemorySink()
+    sink.caps[key_source(early.split("_")[1])] = PRICE * 3 // 2  # refunded: its deposit covers 1.5 calls
+    result = settle(store, sink)
+    assert result is not None and result.amount == 4 * PRICE  # one call of `early`, all three of `other`
+    assert sink.totals == {key_source(early.split("_")[1]): PRICE, key_source(other.split("_")[1]): 3 * PRICE}
+    assert settle(store, sink) is None  # the settlement closed; the rest of `early` is the operator's loss

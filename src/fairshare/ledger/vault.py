@@ -230,8 +230,9 @@ class OperatorVault:
     def post_window(self, root: bytes, batches: int) -> int:
         return self.vault.post_window(self.operator, root, batches)
 
-    def settled(self, key: bytes) -> int:
-        return self.vault.key(key).settled
+    def settled(self, key: bytes) -> tuple[int, int]:
+        state = self.vault.key(key)
+        return state.settled, state.deposited - state.refunded
 
     def settle(self, window_id: int, totals: Mapping[bytes, tuple[int, bytes]]) -> tuple[int, str]:
         return self.vault.settle(self.operator, window_id, totals)

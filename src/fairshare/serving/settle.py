@@ -8,7 +8,8 @@ running total its receipts carry (the request of that receipt is cited), skippin
 settled that far; (4) mark it settled. The window's receipts, with their proofs, are published
 (``window_receipts``) so that members can settle from them if the operator stops (``settle_from_receipts``).
 Because the vault refuses a total that does not grow, and any total above a key's deposits, neither a retry
-nor a doctored usage store can pay twice or take more than a customer paid.
+nor a doctored usage store can pay twice or take more than a customer paid. A key refunded before its calls
+were settled is settled up to the highest receipt its deposit still covers; it never blocks other keys.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ class VaultSink(Protocol):
 
     def find_window(self, root: bytes) -> int | None: ...
     def post_window(self, root: bytes, batches: int) -> int: ...
-    def settled(self, key: bytes) -> int: ...
+    def settled(self, key: bytes) -> tuple[int, int]:
+        """What the vault has settled for ``key`` and the most it may settle (deposits less refunds)."""
+        ...
+
     def settle(self, window_id: int, totals: Mapping[bytes, tuple[int, bytes]]) -> tuple[int, str]: ...
 
 
@@ -88,8 +92,15 @@ def settle(
         store.set_settlement_window(settlement_id, window_id, root)
     if publish is not None:
         publish(settlement_id)
-    totals = {key_source(k): t for k, t in store.settlement_key_totals(settlement_id).items()}
-    due = {key: t for key, t in totals.items() if sink.settled(key) < t[0]}
+    totals = {key_source(k): c for k, c in store.settlement_key_receipts(settlement_id).items()}
+    due: dict[bytes, tuple[int, bytes]] = {}
+    for key, receipts in totals.items():
+        settled, cap = sink.settled(key)
+        # the highest receipt the vault can still pay: a key refunded before its calls were settled pays
+        # what its deposit still covers (the rest is the operator's loss) and never blocks the other keys
+        payable = [(t, r) for t, r in receipts if settled < t <= cap]
+        if payable:
+            due[key] = max(payable)
     paid, txs = 0, []
     items = list(due.items())
     for start in range(0, len(items), KEYS_PER_TRANSACTION):

@@ -489,19 +489,18 @@ class UsageStore:
             leaves[row.position], merkle_proof(levels, row.position), bytes.fromhex(batch.signature[2:])
         )
 
-    def settlement_key_totals(self, settlement_id: str) -> dict[str, tuple[int, bytes]]:
-        """For each key in a settlement: the highest running total its receipts carry, and that receipt's request."""
+    def settlement_key_receipts(self, settlement_id: str) -> dict[str, list[tuple[int, bytes]]]:
+        """For each key in a settlement: the (running total, request) of each of its receipts, lowest first."""
         with self.session() as s:
             rows = s.execute(
                 select(Usage.key_id, Usage.total, Usage.request).where(
-                    Usage.settlement_id == settlement_id, Usage.total.is_not(None)
+                    Usage.settlement_id == settlement_id, Usage.batch_id.is_not(None)
                 )
             ).all()
-        best: dict[str, tuple[int, bytes]] = {}
+        out: dict[str, list[tuple[int, bytes]]] = {}
         for key_id, total, request in rows:
-            if key_id not in best or int(total) > best[key_id][0]:
-                best[key_id] = (int(total), bytes.fromhex(request[2:]))
-        return dict(sorted(best.items()))
+            out.setdefault(key_id, []).append((int(total), bytes.fromhex(request[2:])))
+        return {k: sorted(v) for k, v in sorted(out.items())}
 
     def settlement_window(self, settlement_id: str) -> int | None:
         with self.session() as s:
