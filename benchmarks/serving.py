@@ -164,8 +164,11 @@ def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, obj
             for clients in levels:
                 runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
                 for _ in range(repeats):
-                    for name, (_, url) in servers.items():
-                        runs[name].append(_load(url, key, seconds, clients))
+                    for name, (process, url) in servers.items():
+                        cpu = _cpu_seconds(process.pid)
+                        run = _load(url, key, seconds, clients)
+                        run["server_cpu_ms_per_call"] = 1000 * (_cpu_seconds(process.pid) - cpu) / run["requests"]
+                        runs[name].append(run)
                 served += int(sum(r["requests"] for r in runs["receipts"]))
                 row: dict[str, object] = {"clients": clients}
                 for name, rs in runs.items():
@@ -193,14 +196,29 @@ def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, obj
         f"peak: receipts {peak['receipts']:.0f} req/s, metered without receipts {peak['metered']:.0f}, "
         f"unmetered {peak['unmetered']:.0f}"
     )
+    cpu = {
+        name: statistics.median(row[name]["server_cpu_ms_per_call"] for row in table if row["clients"] >= 8)  # type: ignore[index]
+        for name in ("receipts", "metered", "unmetered")
+    }
+    print(
+        "server CPU per call (median over 8-32 clients): "
+        + ", ".join(f"{name} {ms:.3f} ms" for name, ms in cpu.items())
+    )
     # every metered call answered in the timed runs was billed (warm-up calls are billed too)
     return {
         "levels": table,
         "peak_req_per_s": peak,
         "peak_ratio": peak["receipts"] / peak["unmetered"],
         "peak_ratio_without_receipts": peak["metered"] / peak["unmetered"],
+        "server_cpu_ms_per_call": cpu,
         "metered_billed_at_least_served": billed >= served,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc): the cost per call that a busy machine cannot hide."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def signing_cost(sizes: list[int], repeats: int = 200) -> dict[str, object]:
@@ -389,6 +407,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", choices=["throughput"], help="Only the throughput comparison (and the signing cost).")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--metered", dest="metering", action="store_true", default=True, help=argparse.SUPPRESS)
@@ -400,9 +419,14 @@ def main() -> int:
     result = {
         "throughput": throughput(3 if args.quick else 5, [1, 8, 16, 32], 2 if args.quick else 3),
         "signing": signing_cost([1, 8, 32, 64]),
-        "crash": crash_test(5 if args.quick else 20, 4),
-        "settlement": settlement_scale(5_000 if args.quick else 100_000),
     }
+    if args.only == "throughput":
+        print(json.dumps({k: result["throughput"][k] for k in ("peak_req_per_s", "server_cpu_ms_per_call")}))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
+    result["crash"] = crash_test(5 if args.quick else 20, 4)
+    result["settlement"] = settlement_scale(5_000 if args.quick else 100_000)
     summary = {
         "peak_metered_with_receipts_over_peak_unmetered": result["throughput"]["peak_ratio"],
         "peak_metered_without_receipts_over_peak_unmetered": result["throughput"]["peak_ratio_without_receipts"],

@@ -80,3 +80,25 @@ def test_a_secret_is_never_taken_as_a_key_id(customer_home) -> None:
     home, key, _ = customer_home
     result = fairshare("customer", "buy", "--key-id", key, "--amount", "1", home=home, check=False)
     assert result.returncode == 1 and "never share the secret" in result.stderr
+
+
+def test_a_refund_before_settlement_is_the_operators_loss_and_the_audit_says_so(customer_home, tmp_path) -> None:
+    home, _, price = customer_home
+    key = fairshare("keys", "create", "--customer", "quick", home=home).stdout.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    fairshare("customer", "buy", "--key-id", key_id, "--amount", str(5 * price), home=home)
+    server, url = serve(home)
+    try:
+        for _ in range(2):
+            fairshare(
+                "predict", "--url", url, "--api-key", key, "--rows", ROW, "--receipts", str(tmp_path / "r"), home=home
+            )
+    finally:
+        server.kill()
+        server.wait()
+    refunded = fairshare("customer", "refund", "--key-id", key_id, "--wait", home=home).stdout
+    assert f"refunded {5 * price:,}" in refunded  # the operator never settled the two calls in time
+    fairshare("settle", home=home)  # settles every other key; this one has nothing left to pay
+    report = json.loads(fairshare("audit", "--json", home=home).stdout)
+    usage = next(c for c in report["checks"] if c["name"] == "usage store matches settlements")
+    assert report["ok"] and f"{2 * price} billed to keys refunded before settlement was written off" in usage["detail"]

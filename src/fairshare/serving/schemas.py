@@ -103,7 +103,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 ERRORS = {
     400: "The request body could not be read as JSON.",
     401: "Missing or unknown API key (send X-API-Key or Authorization: Bearer).",
-    402: "The key's prepaid credit does not cover the call.",
+    402: "The key's credit (bought in the CreditVault, less what it was billed) does not cover the call.",
     404: "No such resource.",
     409: "The Idempotency-Key was already used for a different request.",
     503: "No model is released yet, or the usage store is unavailable; the detail says which. Retry later.",

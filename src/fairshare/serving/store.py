@@ -1,4 +1,5 @@
-"""The usage store: API keys with prepaid credit, one row per paid call, and settlements (SQLAlchemy).
+"""The usage store: API keys and their credit (bought in the CreditVault), one row per paid call with its
+receipt, the signed receipt batches, and settlements (SQLAlchemy).
 
 SQLite by default (a file per run), any SQLAlchemy URL (e.g. PostgreSQL) where one server is not enough.
 Rules the rest of fairshare relies on:
@@ -293,14 +294,6 @@ class UsageStore:
             raise UnknownKey("unknown API key")
         return row
 
-    def add_credit(self, api_key: str, amount: int) -> int:
-        if amount <= 0:
-            raise ServingError(f"credit to add must be positive; got {amount}")
-        with self.session() as s:
-            row = self._verify(s, api_key, lock=True)
-            row.credit = int(row.credit) + amount
-            return int(row.credit)
-
     def keys(self) -> list[ApiKeyInfo]:
         with self.session() as s:
             rows = s.execute(select(ApiKey).order_by(ApiKey.id)).scalars()
@@ -415,22 +408,6 @@ class UsageStore:
             s.flush()
             s.execute(update(Usage).where(Usage.id.in_(ids)).values(settlement_id=settlement_id))
             return settlement_id, amount, len(ids)
-
-    def settlement_totals(self, settlement_id: str) -> dict[str, int]:
-        """For every key with rows in ``settlement_id``: its running total billed, i.e. the amounts of its rows
-        in settled settlements plus this one. This is what the chain is asked to have settled for the key."""
-        with self.session() as s:
-            keys = set(s.execute(select(Usage.key_id).where(Usage.settlement_id == settlement_id)).scalars())
-            settled = select(SettlementRow.id).where(
-                (SettlementRow.status == "settled") | (SettlementRow.id == settlement_id)
-            )
-            rows = s.execute(
-                select(Usage.key_id, Usage.amount).where(Usage.key_id.in_(keys), Usage.settlement_id.in_(settled))
-            ).all()
-        totals: dict[str, int] = dict.fromkeys(sorted(keys), 0)
-        for key_id, amount in rows:
-            totals[key_id] += int(amount)
-        return totals
 
     def settled_totals(self) -> dict[str, int]:
         """Every key's total billed in settled settlements, as this store records it (the audit compares)."""
