@@ -2,14 +2,18 @@
 
     python benchmarks/serving.py [--quick] [--json FILE]
 
-1. Throughput and p50/p99 latency of ``POST /v1/predict`` with metering on and off: the same app in two
-   uvicorn processes on 127.0.0.1, driven alternately by the same closed-loop keep-alive clients (1, 8, 16
-   and 32 connections) from this process. Throughput is the peak over those levels; each level's ratio is
-   printed too (with few connections in flight a paid call's fsync leaves the server idle).
-2. Crash test: clients send calls with Idempotency-Keys and retry until answered while the metered server is
-   killed with SIGKILL and restarted, 20 times. Afterwards: billed calls == answered calls, and after a
-   settlement on a real embedded chain, settled + pending == billed.
-3. Settlement scale: 100,000 billed calls settle in one distribution transaction.
+1. Throughput and p50/p99 latency of ``POST /v1/predict``: the same app in three uvicorn processes on
+   127.0.0.1 — unmetered, metered without receipts, and metered with signed receipts (what ``fairshare serve``
+   runs) — driven in turn by the same closed-loop keep-alive clients (1, 8, 16 and 32 connections) from this
+   process. Throughput is the peak over those levels; each level's ratios are printed too (with few
+   connections in flight a paid call's fsync leaves the server idle).
+2. Signing cost: CPU per receipt batch (leaf hashes, Merkle tree, proofs, one EIP-712 signature) for batch
+   sizes 1 to 64, against signing every receipt on its own.
+3. Crash test: clients send calls with Idempotency-Keys and retry until answered while the metered server
+   (receipts on) is killed with SIGKILL and restarted, 20 times. The key's credit was bought in a CreditVault
+   on a real embedded chain. Afterwards: billed calls == answered calls, and after a settlement through the
+   vault, settled + pending == billed.
+4. Settlement scale: 100,000 billed calls (each with its receipt) settle in one vault transaction.
 """
 
 from __future__ import annotations
@@ -29,9 +33,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from eth_account import Account
 
 from fairshare.learning.model import LogisticRegression, params_hash
+from fairshare.ledger.receipts import Receipt, ReceiptSigner
 from fairshare.serving.app import create_app
+from fairshare.serving.credit import sync_credit
+from fairshare.serving.receipting import Receipting
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import free_port
 from fairshare.serving.settle import settle
@@ -39,6 +47,8 @@ from fairshare.serving.store import UsageStore
 
 PRICE = 10**12
 FEATURES = 30
+SIGNER_ENV = "FAIRSHARE_BENCH_SIGNER"
+"""How the benchmark hands its server processes the receipt key, chain id and vault (key:chain_id:vault)."""
 
 
 def _released() -> ReleasedModel:
@@ -51,17 +61,31 @@ def serve_forever(db: str, port: int, metering: bool) -> None:
     import uvicorn
 
     store = UsageStore(db)
-    app = create_app(store, _released(), lambda: PRICE, metering=metering)
+    receipts = None
+    if os.environ.get(SIGNER_ENV):
+        key, chain_id, vault = os.environ[SIGNER_ENV].split(":")
+        receipts = Receipting(ReceiptSigner(Account.from_key(key), int(chain_id), vault))
+    app = create_app(store, _released(), lambda: PRICE, metering=metering, receipts=receipts)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
-def _start(db: str, metering: bool, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def _signer_env(account, chain_id: int = 31337, vault: str = "0x" + "11" * 20) -> str:
+    return f"{account.key.to_0x_hex()}:{chain_id}:{vault}"
+
+
+def _start(
+    db: str, metering: bool, port: int | None = None, signer: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = port or free_port()
     flag = "--metered" if metering else "--unmetered"
+    env = {k: v for k, v in os.environ.items() if k != SIGNER_ENV}
+    if signer:
+        env[SIGNER_ENV] = signer
     process = subprocess.Popen(
         [sys.executable, __file__, "--serve", db, "--port", str(port), flag],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -122,62 +146,110 @@ def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
 
 
 def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, object]:
-    """Metered vs unmetered at each concurrency level, alternating runs so machine noise hits both alike."""
+    """Receipts, metered without receipts and unmetered at each concurrency level, in turn, so machine noise
+    hits all three alike."""
     with tempfile.TemporaryDirectory() as folder:
         db = f"sqlite:///{folder}/usage.sqlite"
         key = UsageStore(db).create_key("bench", credit=10**30)
-        metered, metered_url = _start(db, True)
-        plain, plain_url = _start(f"sqlite:///{folder}/unused.sqlite", False)
+        servers = {  # the two metered servers share the store: they are loaded in turn, never together
+            "receipts": _start(db, True, signer=_signer_env(Account.create())),
+            "metered": _start(db, True),
+            "unmetered": _start(f"sqlite:///{folder}/unused.sqlite", False),
+        }
         table: list[dict[str, object]] = []
         served = 0
         try:
-            _load(metered_url, key, 1, 8)  # warm up both
-            _load(plain_url, key, 1, 8)
+            for _, url in servers.values():
+                _load(url, key, 1, 8)  # warm up
             for clients in levels:
-                runs: dict[str, list[dict[str, float]]] = {"metered": [], "unmetered": []}
+                runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
                 for _ in range(repeats):
-                    runs["metered"].append(_load(metered_url, key, seconds, clients))
-                    runs["unmetered"].append(_load(plain_url, key, seconds, clients))
-                served += int(sum(r["requests"] for r in runs["metered"]))
+                    for name, (process, url) in servers.items():
+                        cpu = _cpu_seconds(process.pid)
+                        run = _load(url, key, seconds, clients)
+                        run["server_cpu_ms_per_call"] = 1000 * (_cpu_seconds(process.pid) - cpu) / run["requests"]
+                        runs[name].append(run)
+                served += int(sum(r["requests"] for r in runs["receipts"]))
                 row: dict[str, object] = {"clients": clients}
                 for name, rs in runs.items():
                     row[name] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-                row["metered_over_unmetered"] = row["metered"]["req_per_s"] / row["unmetered"]["req_per_s"]  # type: ignore[index]
+                rate = {name: row[name]["req_per_s"] for name in servers}  # type: ignore[index]
+                row["receipts_over_unmetered"] = rate["receipts"] / rate["unmetered"]
+                row["receipts_over_metered"] = rate["receipts"] / rate["metered"]
+                row["metered_over_unmetered"] = rate["metered"] / rate["unmetered"]
                 table.append(row)
         finally:
-            metered.kill()
-            plain.kill()
+            for process, _ in servers.values():
+                process.kill()
         billed = UsageStore(db).summary().calls
-    header = ("clients", "metered req/s", "p50/p99 ms", "unmetered req/s", "p50/p99 ms", "ratio")
-    print("\n{:>7} {:>14} {:>12} {:>16} {:>12} {:>6}".format(*header))
+    header = ("clients", "receipts req/s", "p50/p99 ms", "metered req/s", "unmetered req/s", "rcpt/unm", "rcpt/met")
+    print("\n{:>7} {:>15} {:>13} {:>14} {:>16} {:>9} {:>9}".format(*header))
     for row in table:
-        m, u = row["metered"], row["unmetered"]
+        r, m, u = row["receipts"], row["metered"], row["unmetered"]
         print(
-            f"{row['clients']:>7} {m['req_per_s']:>14.0f} {m['p50_ms']:>5.2f}/{m['p99_ms']:<6.2f} "
-            f"{u['req_per_s']:>16.0f} {u['p50_ms']:>5.2f}/{u['p99_ms']:<6.2f} {row['metered_over_unmetered']:>6.2f}"
+            f"{row['clients']:>7} {r['req_per_s']:>15.0f} {r['p50_ms']:>6.2f}/{r['p99_ms']:<6.2f} "
+            f"{m['req_per_s']:>14.0f} {u['req_per_s']:>16.0f} "
+            f"{row['receipts_over_unmetered']:>9.2f} {row['receipts_over_metered']:>9.2f}"
         )
-    peak = {m: max(row[m]["req_per_s"] for row in table) for m in ("metered", "unmetered")}  # type: ignore[index]
-    print(f"peak: metered {peak['metered']:.0f} req/s, unmetered {peak['unmetered']:.0f} req/s")
+    peak = {m: max(row[m]["req_per_s"] for row in table) for m in ("receipts", "metered", "unmetered")}  # type: ignore[index]
+    print(
+        f"peak: receipts {peak['receipts']:.0f} req/s, metered without receipts {peak['metered']:.0f}, "
+        f"unmetered {peak['unmetered']:.0f}"
+    )
+    cpu = {
+        name: statistics.median(row[name]["server_cpu_ms_per_call"] for row in table if row["clients"] >= 8)  # type: ignore[index]
+        for name in ("receipts", "metered", "unmetered")
+    }
+    print(
+        "server CPU per call (median over 8-32 clients): "
+        + ", ".join(f"{name} {ms:.3f} ms" for name, ms in cpu.items())
+    )
     # every metered call answered in the timed runs was billed (warm-up calls are billed too)
     return {
         "levels": table,
         "peak_req_per_s": peak,
-        "peak_ratio": peak["metered"] / peak["unmetered"],
+        "peak_ratio": peak["receipts"] / peak["unmetered"],
+        "peak_ratio_without_receipts": peak["metered"] / peak["unmetered"],
+        "server_cpu_ms_per_call": cpu,
         "metered_billed_at_least_served": billed >= served,
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc): the cost per call that a busy machine cannot hide."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def signing_cost(sizes: list[int], repeats: int = 200) -> dict[str, object]:
+    """CPU per receipt when a batch of ``size`` receipts is signed at once (what each group commit does)."""
+    signer = ReceiptSigner(Account.create(), 31337, "0x" + "11" * 20)
+    rows = []
+    for size in sizes:
+        receipts = [
+            Receipt(bytes(32), i.to_bytes(32, "big"), 1, PRICE, PRICE * (i + 1), bytes(32)) for i in range(size)
+        ]
+        started = time.process_time()
+        for _ in range(repeats):
+            signer.sign(receipts)
+        per_batch = (time.process_time() - started) / repeats
+        rows.append({"batch": size, "us_per_batch": 1e6 * per_batch, "us_per_receipt": 1e6 * per_batch / size})
+    print("\n{:>6} {:>13} {:>15}".format("batch", "us per batch", "us per receipt"))
+    for row in rows:
+        print(f"{row['batch']:>6} {row['us_per_batch']:>13.0f} {row['us_per_receipt']:>15.1f}")
+    return {"levels": rows, "one_signature_per_receipt_us": rows[0]["us_per_batch"]}
+
+
 class _ChainSink:
-    """Settlement into RevenueShares on a real embedded chain."""
+    """Settlement through a CreditVault on a real embedded chain; the benchmark key's credit is bought there."""
 
     def __init__(self, home: Path) -> None:
-        from eth_account import Account
-
         from fairshare.ledger import GovernanceSettings, LedgerClient, connect, deploy_consortium
+        from fairshare.ledger.vault import OperatorVault, VaultClient
 
         self.chain = connect(None, home)
         member = Account.create().address
-        deployment = deploy_consortium(
+        self.deployment = deploy_consortium(
             self.chain,
             name="bench",
             treasury=Account.create().address,
@@ -185,7 +257,7 @@ class _ChainSink:
             oracle=self.chain.operator,
             governance=GovernanceSettings(members=(("m", member),)),
         )
-        self.client = LedgerClient(self.chain, deployment)
+        self.client = LedgerClient(self.chain, self.deployment)
         self.client.record_round(
             self.chain.operator,
             round_id=1,
@@ -196,22 +268,46 @@ class _ChainSink:
             members=[member],
             scores=[1],
         )
+        self.vault = VaultClient(self.chain, self.deployment, self.client.index)
+        self.operator = OperatorVault(self.vault, self.chain.operator)
         self.transactions = 0
 
-    def settled_total(self, source: bytes) -> int:
-        return self.client.settled_total(source)
+    @property
+    def signer(self) -> str:
+        return _signer_env(self.chain.operator, self.chain.chain_id, self.vault.address)
 
-    def settle(self, settlement_id: bytes, totals) -> tuple[int, str]:
+    def receipts(self) -> Receipting:
+        return Receipting(ReceiptSigner(self.chain.operator, self.chain.chain_id, self.vault.address))
+
+    def buy(self, store: UsageStore, key: str, amount: int) -> None:
+        from fairshare.ledger.vault import key_hash
+
+        self.vault.deposit(self.chain.operator, key_hash(key.split("_")[1]), amount)
+        sync_credit(store, self.vault)
+
+    def find_window(self, root: bytes) -> int | None:
+        return self.operator.find_window(root)
+
+    def post_window(self, root: bytes, batches: int) -> int:
         self.transactions += 1
-        return self.client.settle(self.chain.operator, settlement_id, totals)
+        return self.operator.post_window(root, batches)
+
+    def settled(self, key: bytes) -> tuple[int, int]:
+        return self.operator.settled(key)
+
+    def settle(self, window_id: int, totals) -> tuple[int, str]:
+        self.transactions += 1
+        return self.operator.settle(window_id, totals)
 
 
 def crash_test(kills: int, clients: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder:
         db = f"sqlite:///{folder}/usage.sqlite"
-        key = UsageStore(db).create_key("crash", credit=10**30)
+        key = UsageStore(db).create_key("crash")
+        sink = _ChainSink(Path(folder) / "chain")
+        sink.buy(UsageStore(db), key, 10**21)
         port = free_port()
-        process, url = _start(db, True, port)
+        process, url = _start(db, True, port, sink.signer)
         answered: set[str] = set()
         lock = threading.Lock()
         done = threading.Event()
@@ -248,7 +344,7 @@ def crash_test(kills: int, clients: int) -> dict[str, object]:
             time.sleep(float(rng.uniform(0.2, 0.6)))
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
-            process, _ = _start(db, True, port)
+            process, _ = _start(db, True, port, sink.signer)
         time.sleep(0.5)
         done.set()
         for t in threads:
@@ -256,10 +352,10 @@ def crash_test(kills: int, clients: int) -> dict[str, object]:
         process.kill()
         store = UsageStore(db)
         billed = store.summary()
-        sink = _ChainSink(Path(folder) / "chain")
         first = settle(store, sink)
-        store.debit(key, 1, PRICE, "late", "after-settlement")
+        store.debit(key, 1, PRICE, "late", "after-settlement", receipts=sink.receipts())
         after = store.summary()
+        vault_settled = sink.vault.totals()["settled"]
         sink.chain.close()
     out = {
         "kills": kills,
@@ -270,6 +366,7 @@ def crash_test(kills: int, clients: int) -> dict[str, object]:
         "settled": after.settled,
         "pending": after.pending,
         "settled_plus_pending_equals_billed": after.settled + after.pending == after.revenue,
+        "vault_settled_equals_store_settled": vault_settled == after.settled,
         "settlement_transactions": sink.transactions,
         "settled_calls": first.calls if first else 0,
     }
@@ -280,12 +377,14 @@ def crash_test(kills: int, clients: int) -> dict[str, object]:
 def settlement_scale(calls: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder:
         store = UsageStore(f"sqlite:///{folder}/usage.sqlite")
-        key = store.create_key("scale", credit=10**30)
+        key = store.create_key("scale")
+        sink = _ChainSink(Path(folder) / "chain")
+        sink.buy(store, key, calls * PRICE)
+        receipts = sink.receipts()
         started = time.perf_counter()
         for i in range(calls):
-            store.debit(key, 1, PRICE, "m", f"r{i}")
+            store.debit(key, 1, PRICE, "m", f"r{i}", receipts=receipts)
         billing_seconds = time.perf_counter() - started
-        sink = _ChainSink(Path(folder) / "chain")
         started = time.perf_counter()
         result = settle(store, sink)
         seconds = time.perf_counter() - started
@@ -308,6 +407,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", choices=["throughput"], help="Only the throughput comparison (and the signing cost).")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--metered", dest="metering", action="store_true", default=True, help=argparse.SUPPRESS)
@@ -318,14 +418,23 @@ def main() -> int:
         return 0
     result = {
         "throughput": throughput(3 if args.quick else 5, [1, 8, 16, 32], 2 if args.quick else 3),
-        "crash": crash_test(5 if args.quick else 20, 4),
-        "settlement": settlement_scale(5_000 if args.quick else 100_000),
+        "signing": signing_cost([1, 8, 32, 64]),
     }
+    if args.only == "throughput":
+        print(json.dumps({k: result["throughput"][k] for k in ("peak_req_per_s", "server_cpu_ms_per_call")}))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
+    result["crash"] = crash_test(5 if args.quick else 20, 4)
+    result["settlement"] = settlement_scale(5_000 if args.quick else 100_000)
     summary = {
-        "peak_metered_over_peak_unmetered": result["throughput"]["peak_ratio"],
+        "peak_metered_with_receipts_over_peak_unmetered": result["throughput"]["peak_ratio"],
+        "peak_metered_without_receipts_over_peak_unmetered": result["throughput"]["peak_ratio_without_receipts"],
+        "receipt_signature_us_batch_of_1": result["signing"]["one_signature_per_receipt_us"],
         "crash_billed_equals_answered": result["crash"]["billed_equals_answered"],
         "crash_settled_plus_pending_equals_billed": result["crash"]["settled_plus_pending_equals_billed"],
         "settlement_transactions_for_all_calls": result["settlement"]["settlement_transactions"],
+        "settlement_deposit_exact": result["settlement"]["deposited_on_chain"] == result["settlement"]["expected"],
     }
     result["summary"] = summary
     print("\nsummary")

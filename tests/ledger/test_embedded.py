@@ -39,12 +39,27 @@ def test_reopening_keeps_blocks_balances_and_contracts(tmp_path: Path) -> None:
     assert out == [str(height), "12345", "0"]
 
 
-def test_a_second_writer_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+def test_a_second_writer_is_refused_with_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairshare.ledger import embedded
+
+    monkeypatch.setattr(embedded, "LOCK_WAIT", 0.2)
     chain = connect(None, tmp_path)
     with pytest.raises(ChainConnectionError, match="in use by pid"):
         connect(None, tmp_path)
     chain.close()
     connect(None, tmp_path).close()
+
+
+def test_a_brief_user_is_waited_for_rather_than_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A served API holds the chain for a moment every few seconds; a command started then waits for it."""
+    import threading
+
+    from fairshare.ledger import embedded
+
+    monkeypatch.setattr(embedded, "LOCK_WAIT", 3.0)
+    chain = connect(None, tmp_path)
+    threading.Timer(0.5, chain.close).start()
+    connect(None, tmp_path).close()  # waited for the first to close
 
 
 def test_a_corrupt_chain_file_is_named(tmp_path: Path) -> None:

@@ -11,11 +11,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from tests.cli.test_end_to_end import REPO, fairshare
 
 from fairshare.learning.model import LogisticRegression
+from fairshare.ledger.receipts import ReceiptSigner
 from fairshare.serving.app import create_app
+from fairshare.serving.receipting import Receipting
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import free_port
 from fairshare.serving.store import UsageStore
@@ -24,26 +27,41 @@ PRICE = 10**15
 
 
 class MemorySink:
-    """An in-memory stand-in for RevenueShares.distribute: per-source running totals that only grow."""
+    """An in-memory stand-in for the CreditVault: posted windows, per-key running totals that only grow."""
 
     def __init__(self) -> None:
         self.totals: dict[bytes, int] = {}
+        self.windows: list[bytes] = []
+        self.caps: dict[bytes, int] = {}  # deposits less refunds, per key (unlimited unless set)
         self.paid: list[int] = []
         self.fail_after_paying = False
 
-    def settled_total(self, source: bytes) -> int:
-        return self.totals.get(source, 0)
+    def find_window(self, root: bytes) -> int | None:
+        return self.windows.index(root) + 1 if root in self.windows else None
 
-    def settle(self, settlement_id: bytes, totals: dict[bytes, int]) -> tuple[int, str]:
+    def post_window(self, root: bytes, batches: int) -> int:
+        self.windows.append(root)
+        return len(self.windows)
+
+    def settled(self, key: bytes) -> tuple[int, int]:
+        return self.totals.get(key, 0), self.caps.get(key, 10**30)
+
+    def settle(self, window_id: int, totals: dict[bytes, tuple[int, bytes]]) -> tuple[int, str]:
         amount = 0
-        for source, total in totals.items():
-            assert total > self.totals.get(source, 0), "a running total did not grow: revenue paid twice"
-            amount += total - self.totals.get(source, 0)
-            self.totals[source] = total
+        for key, (total, _) in totals.items():
+            assert total > self.totals.get(key, 0), "a running total did not grow: revenue paid twice"
+            assert total <= self.caps.get(key, 10**30), "a total above the key's deposits: the vault reverts"
+            amount += total - self.totals.get(key, 0)
+            self.totals[key] = total
         self.paid.append(amount)
         if self.fail_after_paying:
-            raise RuntimeError("crash after the chain accepted the distribution")
-        return amount, "0x" + settlement_id.hex()
+            raise RuntimeError("crash after the chain accepted the settlement")
+        return amount, f"0x{window_id:064x}"
+
+
+def receipting() -> Receipting:
+    """Receipts signed by a fresh key under a made-up vault address (the unit tests need no chain)."""
+    return Receipting(ReceiptSigner(Account.create(), 31337, "0x" + "11" * 20))
 
 
 @pytest.fixture
@@ -60,7 +78,7 @@ def released() -> ReleasedModel:
 
 @pytest.fixture
 def client(store: UsageStore, released: ReleasedModel) -> TestClient:
-    return TestClient(create_app(store, released, lambda: PRICE))
+    return TestClient(create_app(store, released, lambda: PRICE, receipts=receipting()))
 
 
 def serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:

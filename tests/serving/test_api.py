@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tests.serving.conftest import PRICE, MemorySink
+from tests.serving.conftest import PRICE, MemorySink, receipting
 
 from fairshare.serving.settle import settle
 from fairshare.serving.store import OutOfCredit, UsageStore
@@ -76,8 +76,9 @@ def test_concurrent_debits_never_overdraw(store: UsageStore) -> None:
 
 def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: UsageStore) -> None:
     key = store.create_key("acme", credit=100 * PRICE)
+    receipts = receipting()
     for _ in range(7):
-        store.debit(key, 2, PRICE, "h")
+        store.debit(key, 2, PRICE, "h", receipts=receipts)
     sink = MemorySink()
     sink.fail_after_paying = True
     with pytest.raises(RuntimeError):
@@ -89,7 +90,7 @@ def test_settlement_covers_everything_once_and_resumes_after_a_crash(store: Usag
     assert resumed.billed == 14 * PRICE and resumed.amount == 0  # nothing paid twice on resume
     assert sink.paid == [14 * PRICE]
     assert settle(store, sink) is None
-    store.debit(key, 1, PRICE, "h")
+    store.debit(key, 1, PRICE, "h", receipts=receipts)
     later = settle(store, sink)
     assert later is not None and later.amount == PRICE and sink.paid == [14 * PRICE, PRICE]
     summary = store.summary()
@@ -100,14 +101,15 @@ def test_marking_settled_calls_unsettled_does_not_pay_them_again(store: UsageSto
     import sqlite3
 
     key = store.create_key("acme", credit=100 * PRICE)
+    receipts = receipting()
     for _ in range(3):
-        store.debit(key, 1, PRICE, "h")
+        store.debit(key, 1, PRICE, "h", receipts=receipts)
     sink = MemorySink()
     settle(store, sink)
     db = sqlite3.connect(store.engine.url.database)
     with db:
         db.execute("UPDATE usage SET settlement_id = NULL")  # the operator's store is doctored
-    store.debit(key, 1, PRICE, "h")
+    store.debit(key, 1, PRICE, "h", receipts=receipts)
     again = settle(store, sink)
     assert again is not None and again.amount == PRICE  # only the genuinely new call is paid
     assert sink.paid == [3 * PRICE, PRICE] and sum(sink.totals.values()) == 4 * PRICE
@@ -127,9 +129,11 @@ def test_migrations_build_the_schema_from_empty(tmp_path) -> None:
 
     UsageStore(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
     db = sqlite3.connect(tmp_path / "fresh.sqlite")
-    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
     columns = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
-    assert {"request_id", "request_hash", "settlement_id", "amount"} <= columns
+    assert {"request_id", "request_hash", "settlement_id", "amount", "total", "request", "batch_id"} <= columns
+    keys = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+    assert {"billed", "deposited", "refunded", "refund_pending"} <= keys
 
 
 def test_an_idempotency_key_billed_before_request_hashes_cannot_be_reused(tmp_path) -> None:
@@ -162,3 +166,19 @@ def test_an_idempotency_key_billed_before_request_hashes_cannot_be_reused(tmp_pa
         store.debit("fsk_0ld_secret", 1, PRICE, "m", "legacy", b"rows")
     assert store.debit("fsk_0ld_secret", 1, PRICE, "m", "fresh", b"rows").charged == PRICE
     assert store.summary().calls == 2
+
+
+def test_a_key_refunded_before_settlement_never_blocks_the_others(store: UsageStore) -> None:
+    from fairshare.serving.settle import key_source
+
+    receipts = receipting()
+    early, other = store.create_key("early", credit=10 * PRICE), store.create_key("other", credit=10 * PRICE)
+    for _ in range(3):
+        store.debit(early, 1, PRICE, "h", receipts=receipts)
+        store.debit(other, 1, PRICE, "h", receipts=receipts)
+    sink = MemorySink()
+    sink.caps[key_source(early.split("_")[1])] = PRICE * 3 // 2  # refunded: its deposit covers 1.5 calls
+    result = settle(store, sink)
+    assert result is not None and result.amount == 4 * PRICE  # one call of `early`, all three of `other`
+    assert sink.totals == {key_source(early.split("_")[1]): PRICE, key_source(other.split("_")[1]): 3 * PRICE}
+    assert settle(store, sink) is None  # the settlement closed; the rest of `early` is the operator's loss

@@ -157,7 +157,7 @@ def test_api_docs_render_offline(released_run, browser) -> None:
 
 def test_before_a_release_the_dashboard_serves_and_the_api_answers_503(unreleased_run, browser) -> None:
     url, home, _ = unreleased_run
-    key = fairshare("keys", "create", "--credit", str(10**18), home=home).stdout.strip().splitlines()[-1]
+    key = fairshare("keys", "create", home=home).stdout.strip().splitlines()[-1]
     response = httpx.post(f"{url}/v1/predict", json={"rows": [[0.0] * 30]}, headers={"X-API-Key": key})
     assert response.status_code == 503 and "no model is released yet" in response.json()["detail"]
     assert httpx.get(f"{url}/v1/model").status_code == 503

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serving.conftest import PRICE
 
@@ -95,3 +96,23 @@ def test_the_orm_path_applies_the_same_rules(store: UsageStore) -> None:
     with pytest.raises(IdempotencyConflict, match="no longer the released model"):
         store.debit(key, 2, PRICE, "other-model", "r1", b"a")
     assert store.summary().revenue == 2 * PRICE
+
+
+def test_a_retry_gets_the_receipt_its_lost_answer_carried(store: UsageStore, released) -> None:
+    from fastapi.testclient import TestClient
+    from tests.serving.conftest import receipting
+
+    from fairshare.serving.app import _digest, create_app
+
+    receipts = receipting()
+    client = TestClient(create_app(store, released, lambda: PRICE, receipts=receipts))
+    key = store.create_key("acme", credit=10 * PRICE)
+    client.post("/v1/predict", json={"rows": [[0, 1, 0]]}, headers={"X-API-Key": key})
+    headers = {"X-API-Key": key, "Idempotency-Key": "lost-answer"}
+    first = client.post("/v1/predict", json={"rows": [[1, 0, 0], [0, 0, 1]]}, headers=headers).json()
+    again = client.post("/v1/predict", json={"rows": [[1, 0, 0], [0, 0, 1]]}, headers=headers).json()
+    assert again["replayed"] and again["charged"] == 0
+    assert again["receipt"] == first["receipt"] and int(first["receipt"]["total"]) == 3 * PRICE
+    rows = _digest(np.asarray([[1, 0, 0], [0, 0, 1]], dtype=np.float64))
+    direct = store.debit(key, 2, PRICE, "ab" * 32, "lost-answer", rows, receipts=receipts)
+    assert direct.replayed and direct.receipt is not None and direct.receipt.to_json() == first["receipt"]

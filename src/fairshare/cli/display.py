@@ -249,6 +249,7 @@ def show_policy(console: Console, policy: Policy) -> None:
             + f"; the pauser's emergency pause lasts {policy.pause_blocks} blocks"
             + ("" if policy.pauser_armed else " (used: governance must re-arm it)"),
         ),
+        ("refund notice", f"{policy.refund_notice:,} blocks between a customer's refund request and its refund"),
         ("members", str(policy.members)),
     ]
     for rule, value in rows:

@@ -217,15 +217,42 @@ def node_start(
 
 @app.command()
 def settle(
+    from_window: Annotated[
+        Path | None,
+        typer.Option("--from-window", help="A published receipts window (receipts/window-N.json): settle from it."),
+    ] = None,
+    member: Annotated[str | None, typer.Option("--member", help="With --from-window: sign as this member.")] = None,
+    key: KeyOption = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
-    """Move the revenue of all unsettled paid calls on chain in one idempotent distribution."""
+    """Post the window of all unsettled paid calls' receipts and settle each key through the CreditVault.
+
+    With --from-window, a member (or anyone) settles every key from the operator's published receipts: what
+    members do when the operator stops settling."""
     from fairshare.cli import display
-    from fairshare.consortium.revenue import settle_run
+    from fairshare.consortium.revenue import settle_run, vault_for
     from fairshare.consortium.session import open_run
 
-    display.show_settlement(console, settle_run(open_run(home, consortium)))
+    run = open_run(home, consortium)
+    if from_window is None:
+        display.show_settlement(console, settle_run(run))
+        return
+    from fairshare.ledger.keystore import load_key_file
+    from fairshare.serving.settle import settle_from_receipts
+
+    if (member is None) == (key is None):
+        raise GovernanceError("settling from a window is signed by one account: pass --member NAME or --key FILE")
+    signer = load_key_file(key) if key is not None else run.member_key(member or "")
+    try:
+        published = json.loads(from_window.read_text())
+    except (OSError, ValueError) as exc:
+        raise GovernanceError(f"cannot read the window {from_window}: {exc}") from exc
+    done = settle_from_receipts(vault_for(run), signer, published)
+    for source, amount in done:
+        console.print(f"settled {amount:,} for key {source[:14]}… from its signed receipt", highlight=False)
+    if not done:
+        console.print("nothing to settle: every key in this window is settled up to its highest receipt")
 
 
 @app.command()
@@ -281,24 +308,26 @@ def audit(
         raise typer.Exit(2)
 
 
-keys_app = typer.Typer(help="API keys with prepaid credit for the model API.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the model API (customers buy their credit on chain).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("create")
 def keys_create(
     customer: Annotated[str, typer.Option("--customer", help="Who the key is for.")] = "customer",
-    credit: Annotated[int, typer.Option("--credit", help="Prepaid credit in the smallest unit (wei).")] = 10**18,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
-    """Issue a key; it is shown once and stored only as a salted hash."""
+    """Issue a key; it is shown once and stored only as a salted hash. Its customer buys credit on chain."""
     from fairshare.consortium.session import open_run
     from fairshare.serving.store import UsageStore
 
     run = open_run(home, consortium)
-    key = UsageStore(run.paths.usage_url).create_key(customer, credit)
-    console.print(f"API key for {customer} with {credit:,} credit (shown once):")
+    key = UsageStore(run.paths.usage_url).create_key(customer)
+    key_id = key.split("_")[1]
+    console.print(
+        f"API key for {customer} (shown once); buy credit with `fairshare customer buy --key-id {key_id} --amount N`:"
+    )
     print(key)
 
 
@@ -436,13 +465,17 @@ def propose(
         str,
         typer.Argument(
             help="treasury-cut | price | release | valuation | admit | remove | oracle | governance | pause | role "
-            "| share-rule"
+            "| share-rule | refund-notice"
         ),
     ],
     member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
     key: KeyOption = None,
     number: Annotated[
-        int, typer.Option("--number", help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause.")
+        int,
+        typer.Option(
+            "--number",
+            help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause, refund notice blocks.",
+        ),
     ] = 0,
     account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle/role address.")] = None,
     model: Annotated[
@@ -575,6 +608,9 @@ def proposals(
     run = open_run(home, consortium)
     display.show_proposals(console, run.governance.proposals())
     display.show_policy(console, run.governance.policy())
+
+
+from fairshare.cli import customer as _customer  # noqa: E402,F401 - registers `customer` and `predict`
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from fairshare.governance import GovernanceClient
 from fairshare.governance.audit import governance_audit
 from fairshare.learning.model import params_hash
 from fairshare.ledger import AuditReport, Check, LedgerClient, audit
+from fairshare.ledger.vault import VaultClient
+from fairshare.ledger.vault_audit import vault_checks
 from fairshare.serving.settle import key_source
 from fairshare.serving.store import UsageStore
 
@@ -61,9 +63,19 @@ def audit_run(run: Run) -> AuditReport:
         history_check,
         released_check(fresh, governance),
         usage_check(run, fresh),
+        *vault_audit(run, fresh),
         cache_check(run, fresh),
     ]
     return replace(report, checks=checks, history=history)
+
+
+def vault_audit(run: Run, fresh: LedgerClient) -> list[Check]:
+    """The CreditVault's checks, over the windows of receipts this run published (none for an older run)."""
+    if not run.deployment.vault:
+        return []
+    from fairshare.consortium.revenue import published_windows
+
+    return vault_checks(VaultClient(run.chain, run.deployment, fresh.index), fresh, published_windows(run))
 
 
 def cache_check(run: Run, fresh: LedgerClient) -> Check:
@@ -96,18 +108,33 @@ def released_check(ledger: LedgerClient, governance: GovernanceClient) -> Check:
 
 
 def usage_check(run: Run, ledger: LedgerClient) -> Check:
-    """The usage store agrees with the chain: what it marks settled for each API key is what the chain settled."""
+    """The usage store agrees with the chain: what it marks settled for each API key is what the chain settled.
+
+    One difference is legitimate: a key its customer had refunded before all its calls were settled. The
+    vault settled it up to what the deposit still covered; the rest was written off (the operator's loss),
+    which this check reports rather than fails.
+    """
     store = UsageStore(run.paths.usage_url)
     recorded = store.settled_totals()
     keys = store.keys()  # API keys, not a mapping
     on_chain = {k.key_id: ledger.settled_total(key_source(k.key_id)) for k in keys}
-    differ = {k: (recorded.get(k, 0), t) for k, t in on_chain.items() if recorded.get(k, 0) != t}
+    vault = VaultClient(run.chain, run.deployment, ledger.index) if run.deployment.vault else None
+    differ, written_off = {}, 0
+    for k, t in on_chain.items():
+        if recorded.get(k, 0) == t:
+            continue
+        state = vault.key(key_source(k)) if vault is not None else None
+        if state is not None and state.refunded > 0 and t == state.settled < recorded.get(k, 0):
+            written_off += recorded.get(k, 0) - t
+            continue
+        differ[k] = (recorded.get(k, 0), t)
     if differ:
         listed = ", ".join(f"key {k}: store {s} vs chain {c}" for k, (s, c) in sorted(differ.items()))
         return Check("usage store matches settlements", False, f"settled totals differ: {listed}")
     total = sum(on_chain.values())
+    off = f"; {written_off} billed to keys refunded before settlement was written off" if written_off else ""
     return Check(
         "usage store matches settlements",
         True,
-        f"{len(on_chain)} API keys; the store's settled calls ({total}) are exactly what the chain settled",
+        f"{len(on_chain)} API keys; the store's settled calls ({total}) are exactly what the chain settled{off}",
     )

@@ -6,6 +6,9 @@ newest run, re-reads the exact consortium file the run started with, and reconne
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +21,11 @@ from fairshare.errors import ChainConnectionError, LedgerError
 from fairshare.governance import GovernanceClient
 from fairshare.ledger import Chain, Deployment, Keystore, LedgerClient, connect
 
-__all__ = ["Run", "open_run"]
+__all__ = ["Run", "fresh_run", "open_run"]
+
+_FRESH = threading.Lock()
+"""One fresh connection at a time in this process: an embedded chain takes an exclusive file lock, and the
+API's background readers (the dashboard, the vault's deposits, the release check) would refuse each other."""
 
 
 @dataclass
@@ -118,3 +125,15 @@ def open_run(
     if chain is not None:
         run._chain = chain
     return run
+
+
+@contextmanager
+def fresh_run(home: Path, consortium: str | None = None) -> Iterator[Run]:
+    """The newest run on its own connection, closed afterwards; for the API's background threads."""
+    with _FRESH:
+        run = open_run(home, consortium)
+        try:
+            yield run
+        finally:
+            if run._chain is not None:
+                run._chain.close()

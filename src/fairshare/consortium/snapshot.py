@@ -20,76 +20,77 @@ from pathlib import Path
 from web3.exceptions import Web3Exception
 
 from fairshare.consortium.report import audit_run, member_balances
-from fairshare.consortium.session import Run, open_run
+from fairshare.consortium.session import Run, fresh_run
 from fairshare.serving.store import UsageStore
 
 __all__ = ["dashboard_snapshot"]
 
 
 def dashboard_snapshot(home: Path, consortium: str | None = None) -> dict[str, object]:
-    run = open_run(home, consortium)
-    try:
-        audit = audit_run(run)
-        rounds = sorted(run.ledger.rounds(), key=lambda r: r.round_id)
-        by_address = {m.address: m.name for m in run.record.members}
-        by_address[run.record.treasury] = "treasury"
-        policy = run.governance.policy()
-        usage = UsageStore(run.paths.usage_url).summary()
-        tx_by_account: dict[str, list[str]] = {}
-        for w in run.ledger.withdrawals():
-            tx_by_account.setdefault(w.account, []).append(w.tx_hash)
+    with fresh_run(home, consortium) as run:
+        return _snapshot(run)
 
-        return {
-            "consortium": run.config.name,
-            "description": run.config.description,
-            "chain": {"url": run.record.chain_url, "chain_id": run.record.chain_id, **run.record.deployment},
-            "released_model": policy.released_model.hex() if any(policy.released_model) else None,
-            "currency": _currency(run),
-            "policy": {
-                "price_per_row": str(policy.price_per_row),
-                "treasury_cut_bps": policy.treasury_cut_bps,
-                "valuation_method": policy.valuation_method,
-            },
-            "audit": audit.to_json(),
-            "revenue": {
-                "deposited": str(audit.deposited),
-                "billed": str(usage.revenue),
-                "settled": str(usage.settled),
-                "unsettled": str(usage.pending),
-                "calls": usage.calls,
-            },
-            "rounds": [
-                {
-                    "round": r.round_id,
-                    "model_hash": r.model_hash.hex(),
-                    "method": r.method,
-                    "seed": r.seed,
-                    "tx_hash": r.tx_hash,
-                    "record_hash": r.record_hash.hex(),
-                    "scores": {by_address.get(a, a): s / 1e9 for a, s in zip(r.members, r.scores, strict=True)},
-                    "shares": {by_address.get(a, a): str(s) for a, s in zip(r.members, r.shares, strict=True)},
-                    **_recorded(r.params),
-                }
-                for r in rounds
-            ],
-            "accuracy": _accuracy(run),
-            "payouts": [
-                {
-                    "name": b.name,
-                    "address": b.address,
-                    "role": b.role,
-                    "shares": str(b.shares),
-                    "entitled": str(audit.entitled.get(b.address, 0)),
-                    "withdrawn": str(audit.withdrawn.get(b.address, 0)),
-                    "withdrawable": str(audit.entitled.get(b.address, 0) - audit.withdrawn.get(b.address, 0)),
-                    "transactions": tx_by_account.get(b.address, []),
-                }
-                for b in member_balances(run)
-            ],
-            "governance": [_named_votes(p, by_address) for p in audit.history],
-        }
-    finally:
-        run.chain.close()
+
+def _snapshot(run: Run) -> dict[str, object]:
+    audit = audit_run(run)
+    rounds = sorted(run.ledger.rounds(), key=lambda r: r.round_id)
+    by_address = {m.address: m.name for m in run.record.members}
+    by_address[run.record.treasury] = "treasury"
+    policy = run.governance.policy()
+    usage = UsageStore(run.paths.usage_url).summary()
+    tx_by_account: dict[str, list[str]] = {}
+    for w in run.ledger.withdrawals():
+        tx_by_account.setdefault(w.account, []).append(w.tx_hash)
+
+    return {
+        "consortium": run.config.name,
+        "description": run.config.description,
+        "chain": {"url": run.record.chain_url, "chain_id": run.record.chain_id, **run.record.deployment},
+        "released_model": policy.released_model.hex() if any(policy.released_model) else None,
+        "currency": _currency(run),
+        "policy": {
+            "price_per_row": str(policy.price_per_row),
+            "treasury_cut_bps": policy.treasury_cut_bps,
+            "valuation_method": policy.valuation_method,
+        },
+        "audit": audit.to_json(),
+        "revenue": {
+            "deposited": str(audit.deposited),
+            "billed": str(usage.revenue),
+            "settled": str(usage.settled),
+            "unsettled": str(usage.pending),
+            "calls": usage.calls,
+        },
+        "rounds": [
+            {
+                "round": r.round_id,
+                "model_hash": r.model_hash.hex(),
+                "method": r.method,
+                "seed": r.seed,
+                "tx_hash": r.tx_hash,
+                "record_hash": r.record_hash.hex(),
+                "scores": {by_address.get(a, a): s / 1e9 for a, s in zip(r.members, r.scores, strict=True)},
+                "shares": {by_address.get(a, a): str(s) for a, s in zip(r.members, r.shares, strict=True)},
+                **_recorded(r.params),
+            }
+            for r in rounds
+        ],
+        "accuracy": _accuracy(run),
+        "payouts": [
+            {
+                "name": b.name,
+                "address": b.address,
+                "role": b.role,
+                "shares": str(b.shares),
+                "entitled": str(audit.entitled.get(b.address, 0)),
+                "withdrawn": str(audit.withdrawn.get(b.address, 0)),
+                "withdrawable": str(audit.entitled.get(b.address, 0) - audit.withdrawn.get(b.address, 0)),
+                "transactions": tx_by_account.get(b.address, []),
+            }
+            for b in member_balances(run)
+        ],
+        "governance": [_named_votes(p, by_address) for p in audit.history],
+    }
 
 
 NATIVE = {"symbol": "ETH", "decimals": 18, "unit": "wei", "token": None}

@@ -39,6 +39,8 @@ class Policy:
     paused_until: int
     pause_blocks: int
     pauser_armed: bool
+    refund_notice: int = 0
+    """Blocks a customer waits between asking the CreditVault for a refund and taking it."""
 
     @property
     def weighting(self) -> int:
@@ -143,6 +145,7 @@ class GovernanceClient:
             round_cap=int(self.log.functions.round_cap().call()),
             paused_until=int(r.paused_until().call()),
             pause_blocks=int(r.pause_blocks().call()),
+            refund_notice=int(g.refund_notice().call()),
             pauser_armed=bool(r.pauser_armed().call()),
         )
 

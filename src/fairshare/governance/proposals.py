@@ -20,6 +20,7 @@ KINDS = {
     "pause": 8,
     "role": 9,
     "share-rule": 10,
+    "refund-notice": 12,
 }
 NAMES = {v: k for k, v in KINDS.items()}
 ROLE_KINDS = frozenset({"oracle", "governance", "role", "share-rule"})
@@ -137,6 +138,8 @@ class ProposalAction:
         if self.kind == "role":
             extra = f" (emergency pauses of {self.number} blocks)" if self.text == "pauser" else ""
             return f"make {self.account} the {self.text}{extra}"
+        if self.kind == "refund-notice":
+            return f"make customers wait {self.number:,} blocks between asking for a refund and taking it"
         if self.kind == "share-rule":
             scale, cap = self.number & (2**128 - 1), self.number >> 128
             return f"mint {scale:,} shares per unit of score, at most {cap:,} per round"

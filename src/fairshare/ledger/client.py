@@ -94,7 +94,10 @@ class LedgerClient:
         )
         self.governor = contract_at(chain, "Governor", deployment.governor)
         check_same_chain(chain, deployment)  # our code is there; is it still this run's deployment?
-        self.index = EventIndex(chain.w3, [self.revenue, self.log, self.governor], deployment.block, index_path)
+        contracts = [self.revenue, self.log, self.governor]
+        if deployment.vault:
+            contracts.append(contract_at(chain, "CreditVault", deployment.vault))
+        self.index = EventIndex(chain.w3, contracts, deployment.block, index_path)
 
     def events(self, contract: Any, name: str) -> list[IndexedEvent]:
         """Every ``name`` event of ``contract`` in chain order (through the index)."""

@@ -44,6 +44,8 @@ class Deployment:
     """ERC-20 the revenue is paid in; empty for the chain's native coin."""
     block_hash: str = ""
     """Hash of the deployment block: a chain reset or redeployed at the same addresses no longer has it."""
+    vault: str = ""
+    """The CreditVault customers buy credit in; empty for a run deployed before it existed."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,7 +53,7 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            optional = {"governor", "token", "block_hash"}
+            optional = {"governor", "token", "block_hash", "vault"}
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
@@ -154,8 +156,9 @@ def deploy_consortium(
     share_rule: ShareRule = ShareRule(),
     pause_blocks: int = 7200,
 ) -> Deployment:
-    """Deploy RevenueShares, TrainingLog and the Governor; make the log the only minter of shares and hand the
-    Governor ownership of both, so that from then on only members' votes change policy.
+    """Deploy RevenueShares, TrainingLog, the Governor and the CreditVault; make the log the only minter of
+    shares and the vault the payer of customers' credit, and hand the Governor ownership of both, so that from
+    then on only members' votes change policy.
 
     The oracle (records rounds) and the treasury are never members: whoever scores rounds cannot be paid by them.
     """
@@ -188,11 +191,13 @@ def deploy_consortium(
         g.valuation_params,
     )
     training = contract_at(chain, "TrainingLog", log)
+    vault, _ = _deploy(chain, "CreditVault", shares, governor)
+    chain.send(chain.operator, revenue, "set_role", "vault", vault, what="naming the CreditVault")
     chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
     chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
     block_hash = bytes(chain.w3.eth.get_block(block)["hash"]).hex()
     return Deployment(
-        name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token, block_hash
+        name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token, block_hash, vault
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,23 @@ class PersistentBackend(PyEVMBackend):
         return serialize_transaction_receipt(block, receipts, transaction, index, is_pending, self.chain.get_vm())
 
 
+LOCK_WAIT = 5.0
+"""Seconds to wait for another user of the chain file: a served API reads it briefly every few seconds
+(customers' deposits, the dashboard), and a command started meanwhile waits for that instead of failing."""
+
+
+def _lock_within(fd: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 class EmbeddedChain:
     """An open embedded chain file: the eth-tester instance and the lock that keeps other writers out."""
 
@@ -174,7 +192,7 @@ class EmbeddedChain:
         self.path = path
         self._lock = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 - held for the object's life
         try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_within(self._lock.fileno(), LOCK_WAIT)
         except BlockingIOError as exc:
             self._lock.seek(0)
             holder = self._lock.read().strip() or "another process"

@@ -10,12 +10,19 @@ A client that sends an ``Idempotency-Key`` may retry a call whose answer it lost
 the same key is answered again and billed once (``replayed: true``, ``charged: 0``); a different request
 under a used key is refused with 409. Errors and their statuses: ``http_errors``. Until a model is released
 every paid call answers 503 with the reason (the dashboard serves meanwhile).
+
+Credit is bought on chain, in the CreditVault: ``credit_sync`` (called every ``sync_seconds`` in a
+background thread while the app runs; the caller syncs once before starting it) brings the vault's
+deposits and refund requests into the usage store. Every billed answer carries a receipt signed by the
+operator's key (``receipts``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import numpy as np
@@ -29,11 +36,13 @@ from fairshare.serving.dashboard import dashboard_router
 from fairshare.serving.docs import docs_router
 from fairshare.serving.http_errors import install_error_handlers, invalid
 from fairshare.serving.metrics import CONTENT_TYPE, Metrics, TimingMiddleware
+from fairshare.serving.receipting import Receipting
 from fairshare.serving.released import ModelSource, ReleasedModel
 from fairshare.serving.schemas import (
     ModelInfo,
     PredictRequest,
     PredictResponse,
+    SignedReceiptOut,
     error_responses,
     with_row_length,
 )
@@ -55,9 +64,23 @@ def create_app(
     price_per_row: Callable[[], int],
     metering: bool = True,
     dashboard: Callable[[], dict[str, object]] | None = None,
+    receipts: Receipting | None = None,
+    credit_sync: Callable[[], object] | None = None,
+    sync_seconds: float = 2.0,
 ) -> FastAPI:
     """The API over ``store``; ``released`` is the model, or a loader asked until it returns one."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if credit_sync is not None:
+            thread = threading.Thread(target=_sync_loop, args=(credit_sync, stop, sync_seconds), daemon=True)
+            thread.start()
+        yield
+        stop.set()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=TITLE,
         description="Predictions from the consortium's released model; every row is billed and its revenue "
         "is split on chain among the members who trained it.",
@@ -67,7 +90,7 @@ def create_app(
     )
     models = ModelSource(released)
     price = price_per_row()
-    billing = BillingQueue(store)
+    billing = BillingQueue(store, receipts=receipts)
     metrics = Metrics(store, queue_depth=lambda: billing.depth)
     billing.observer = metrics
     app.add_middleware(TimingMiddleware, metrics=metrics)
@@ -109,6 +132,7 @@ def create_app(
             charged=debit.charged,
             credit_left=debit.credit_left,
             replayed=debit.replayed,
+            receipt=SignedReceiptOut(**debit.receipt.to_json()) if debit.receipt is not None else None,
         )
 
     @app.get("/v1/model", response_model=ModelInfo, responses=error_responses(503))
@@ -149,6 +173,16 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _sync_loop(sync: Callable[[], object], stop: threading.Event, seconds: float) -> None:
+    """Bring the vault's deposits in every ``seconds``; a failed read is retried next time (the chain may be
+    briefly unreachable), and the credit keys already have stays as it was."""
+    while not stop.wait(seconds):
+        try:
+            sync()
+        except Exception:  # a background refresh must never stop the API
+            continue
 
 
 def _digest(X: np.ndarray) -> bytes:

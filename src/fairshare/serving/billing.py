@@ -5,12 +5,15 @@ and metering costs most of the API's throughput. ``BillingQueue`` keeps the same
 answered only after its debit and usage row are committed — but commits every call that arrived meanwhile in
 one transaction, deciding each call by ``charges.decide`` (credit in arrival order, idempotent replays,
 conflicts); the batch is committed by an event-loop callback. If the transaction fails, every call in it
-fails: nothing billed, nothing answered.
+fails: nothing billed, nothing answered. With a ``Receipting``, the batch's receipts are signed (one
+signature per batch) inside the same transaction, so every billed call's receipt is stored with it and
+handed to its caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,12 +22,13 @@ from typing import Protocol
 from sqlalchemy import insert, select, update
 
 from fairshare.errors import ServingError
-from fairshare.serving.charges import Call, Debit, Prior, UnknownKey, UsageRow, decide
-from fairshare.serving.store import ApiKey, Usage, UsageStore, _now
+from fairshare.serving.charges import Balance, Call, Debit, Prior, UnknownKey, decide
+from fairshare.serving.receipting import Receipting
+from fairshare.serving.store import ApiKey, ReceiptBatch, Usage, UsageStore, _now, usage_values
 
 __all__ = ["BillingObserver", "BillingQueue"]
 
-_COLUMNS = "key_id, rows, amount, model_hash, created_at, request_id, request_hash"
+_COLUMNS = "key_id, rows, amount, model_hash, created_at, request_id, request_hash, total, request, batch_id, position"
 
 
 class BillingObserver(Protocol):
@@ -34,9 +38,12 @@ class BillingObserver(Protocol):
 
 
 class BillingQueue:
-    def __init__(self, store: UsageStore, observer: BillingObserver | None = None) -> None:
+    def __init__(
+        self, store: UsageStore, observer: BillingObserver | None = None, receipts: Receipting | None = None
+    ) -> None:
         self.store = store
         self.observer = observer
+        self.receipts = receipts
         self._verified: dict[str, str] = {}  # plain key -> key_id, once its hash has been checked
         self._inline: list[tuple[Call, asyncio.Future[Debit]]] = []
         self._flush_scheduled = False
@@ -122,8 +129,15 @@ class BillingQueue:
             return key_id
 
         if self._raw is not None:
-            return self._commit_sqlite(self._raw, batch, key_of)
-        return self._commit_core(batch, key_of)
+            results = self._commit_sqlite(self._raw, batch, key_of)
+        else:
+            results = self._commit_core(batch, key_of)
+        if self.receipts is not None:
+            for i, (call, result) in enumerate(zip(batch, results, strict=True)):
+                if isinstance(result, Debit) and result.replayed and call.request_id is not None:
+                    receipt = self.store.receipt_of(key_of(call.api_key), call.request_id, self.receipts)
+                    results[i] = dataclasses.replace(result, receipt=receipt)
+        return results
 
     def _commit_sqlite(
         self, db: sqlite3.Connection, batch: list[Call], key_of: Callable[[str], str]
@@ -134,8 +148,9 @@ class BillingQueue:
         gets plain prepared statements. Other databases go through ``_commit_core``.
         """
 
-        def credit_of(key_id: str) -> int:
-            return int(db.execute("SELECT credit FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()[0])
+        def balance_of(key_id: str) -> Balance:
+            row = db.execute("SELECT credit, billed FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            return Balance(int(row[0]), int(row[1]))
 
         def prior_of(key_id: str, request_id: str) -> Prior | None:
             row = db.execute(
@@ -145,13 +160,40 @@ class BillingQueue:
 
         db.execute("BEGIN IMMEDIATE")
         try:
-            results, rows, credits = decide(batch, key_of, credit_of, prior_of)
+            results, rows, balances = decide(batch, key_of, balance_of, prior_of)
             now = _now()  # one transaction, one timestamp (to the second)
+            batch_id = None
+            if rows and self.receipts is not None:
+                signed, receipts = self.receipts.sign(rows)
+                batch_id = db.execute(
+                    "INSERT INTO receipt_batches (root, signature, created_at) VALUES (?, ?, ?)",
+                    ("0x" + signed.root.hex(), "0x" + signed.signature.hex(), now),
+                ).lastrowid
+                for u, receipt in zip(rows, receipts, strict=True):
+                    results[u.call] = dataclasses.replace(results[u.call], receipt=receipt)  # type: ignore[type-var]
             db.executemany(
-                f"INSERT INTO usage ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(u.key_id, u.rows, str(u.amount), u.model_hash, now, u.request_id, u.request_hash) for u in rows],
+                f"INSERT INTO usage ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        u.key_id,
+                        u.rows,
+                        str(u.amount),
+                        u.model_hash,
+                        now,
+                        u.request_id,
+                        u.request_hash,
+                        str(u.total),
+                        "0x" + u.request.hex(),
+                        batch_id,
+                        position if batch_id is not None else None,
+                    )
+                    for position, u in enumerate(rows)
+                ],
             )
-            db.executemany("UPDATE api_keys SET credit = ? WHERE key_id = ?", [(str(c), k) for k, c in credits.items()])
+            db.executemany(
+                "UPDATE api_keys SET credit = ?, billed = ? WHERE key_id = ?",
+                [(str(b.credit), str(b.billed), k) for k, b in balances.items()],
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -161,11 +203,12 @@ class BillingQueue:
     def _commit_core(self, batch: list[Call], key_of: Callable[[str], str]) -> list[Debit | ServingError]:
         with self.store.engine.begin() as s:  # Core, not the ORM: this is the per-call hot path
 
-            def credit_of(key_id: str) -> int:
-                query = select(ApiKey.credit).where(ApiKey.key_id == key_id)
+            def balance_of(key_id: str) -> Balance:
+                query = select(ApiKey.credit, ApiKey.billed).where(ApiKey.key_id == key_id)
                 if not self.store.sqlite:
                     query = query.with_for_update()
-                return int(s.execute(query).scalar_one())
+                credit, billed = s.execute(query).one()
+                return Balance(int(credit), int(billed))
 
             def prior_of(key_id: str, request_id: str) -> Prior | None:
                 row = s.execute(
@@ -175,21 +218,19 @@ class BillingQueue:
                 ).first()
                 return None if row is None else Prior(row.request_hash, row.model_hash)
 
-            results, rows, credits = decide(batch, key_of, credit_of, prior_of)
+            results, rows, balances = decide(batch, key_of, balance_of, prior_of)
+            batch_id = None
+            if rows and self.receipts is not None:
+                signed, receipts = self.receipts.sign(rows)
+                batch_id = s.execute(
+                    insert(ReceiptBatch).values(
+                        root="0x" + signed.root.hex(), signature="0x" + signed.signature.hex(), created_at=_now()
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                for u, receipt in zip(rows, receipts, strict=True):
+                    results[u.call] = dataclasses.replace(results[u.call], receipt=receipt)  # type: ignore[type-var]
             if rows:
-                s.execute(insert(Usage), [_usage_values(u) for u in rows])
-            for key_id, credit in credits.items():
-                s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(credit=credit))
+                s.execute(insert(Usage), [usage_values(u, batch_id, i) for i, u in enumerate(rows)])
+            for key_id, b in balances.items():
+                s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(credit=b.credit, billed=b.billed))
         return results
-
-
-def _usage_values(u: UsageRow) -> dict[str, object]:
-    return {
-        "key_id": u.key_id,
-        "rows": u.rows,
-        "amount": u.amount,
-        "model_hash": u.model_hash,
-        "created_at": _now(),
-        "request_id": u.request_id,
-        "request_hash": u.request_hash,
-    }

@@ -10,21 +10,40 @@ idempotency key), ``decide`` says what each call gets and what must be written. 
   id and the canonical rows — and its model are the earlier call's; otherwise it is refused with
   ``IdempotencyConflict`` and not answered. Without the hash check, one paid call would buy any number of
   free answers (issue 17: credit for 3 rows bought 1,000 predictions);
-- another customer's identical idempotency key is another key id: it never collides.
+- another customer's identical idempotency key is another key id: it never collides;
+- every billed call raises its key's running total billed by its amount; the total after the call goes into
+  the call's receipt (and is what the CreditVault settles), so totals per key strictly grow in billing order.
 
-The caller commits every returned ``UsageRow`` and credit in one transaction; if that fails, no call of the
+The caller commits every returned ``UsageRow`` and balance in one transaction; if that fails, no call of the
 batch is billed and none may be answered.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from eth_utils import keccak
 
 from fairshare.errors import ServingError
 
-__all__ = ["Call", "Debit", "IdempotencyConflict", "OutOfCredit", "Prior", "UnknownKey", "UsageRow", "decide"]
+if TYPE_CHECKING:
+    from fairshare.ledger.receipts import SignedReceipt
+
+__all__ = [
+    "Balance",
+    "Call",
+    "Debit",
+    "IdempotencyConflict",
+    "OutOfCredit",
+    "Prior",
+    "UnknownKey",
+    "UsageRow",
+    "decide",
+]
 
 
 class UnknownKey(ServingError):
@@ -58,6 +77,16 @@ class Debit:
     credit_left: int
     charged: int
     replayed: bool = False
+    receipt: SignedReceipt | None = None
+    """The operator's signed receipt for a billed call (None when replayed or when receipts are off)."""
+
+
+@dataclass
+class Balance:
+    """A key's spendable credit and its running total billed."""
+
+    credit: int
+    billed: int
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,12 @@ class UsageRow:
     model_hash: str
     request_id: str | None
     request_hash: str | None
+    total: int = 0
+    """The key's running total billed after this call."""
+    request: bytes = b""
+    """The receipt's request id: keccak of key id and Idempotency-Key, or 32 random bytes without one."""
+    call: int = 0
+    """The index of the call in the batch (to hand it its receipt)."""
 
 
 def request_hash(key_id: str, body_digest: bytes) -> str:
@@ -86,45 +121,57 @@ def request_hash(key_id: str, body_digest: bytes) -> str:
 def decide(
     batch: list[Call],
     key_of: Callable[[str], str],
-    credit_of: Callable[[str], int],
+    balance_of: Callable[[str], Balance],
     prior_of: Callable[[str, str], Prior | None],
-) -> tuple[list[Debit | ServingError], list[UsageRow], dict[str, int]]:
-    """Each call's outcome, the usage rows to insert and the new credit of every key touched.
+) -> tuple[list[Debit | ServingError], list[UsageRow], dict[str, Balance]]:
+    """Each call's outcome, the usage rows to insert and the new balance of every key touched.
 
-    ``key_of`` raises ``UnknownKey``; ``credit_of`` and ``prior_of`` read the store inside the transaction
+    ``key_of`` raises ``UnknownKey``; ``balance_of`` and ``prior_of`` read the store inside the transaction
     the caller commits.
     """
     results: list[Debit | ServingError] = []
     rows: list[UsageRow] = []
-    credits: dict[str, int] = {}
+    credits: dict[str, Balance] = {}
     seen: dict[tuple[str, str], Prior] = {}  # idempotency keys first used in this very batch
-    for call in batch:
+    for index, call in enumerate(batch):
         try:
             key_id = key_of(call.api_key)
         except UnknownKey as exc:
             results.append(exc)
             continue
         if key_id not in credits:
-            credits[key_id] = credit_of(key_id)
+            credits[key_id] = balance_of(key_id)
+        balance = credits[key_id]
         digest = None
         if call.request_id is not None:
             digest = request_hash(key_id, call.body_digest)
             marker = (key_id, call.request_id)
             prior = seen.get(marker) or prior_of(*marker)
             if prior is not None:
-                results.append(_replay(call, prior, digest, credits[key_id]))
+                results.append(_replay(call, prior, digest, balance.credit))
                 continue
         amount = call.rows * call.price
-        if credits[key_id] < amount:
+        if balance.credit < amount:
             results.append(
-                OutOfCredit(f"this call costs {amount} but the key has {credits[key_id]} credit left; top it up")
+                OutOfCredit(
+                    f"this call costs {amount} but the key has {balance.credit} credit left; "
+                    "buy more with `fairshare customer buy`"
+                )
             )
             continue
-        credits[key_id] -= amount
+        balance.credit -= amount
+        balance.billed += amount
         if call.request_id is not None:
             seen[(key_id, call.request_id)] = Prior(digest, call.model_hash)
-        rows.append(UsageRow(key_id, call.rows, amount, call.model_hash, call.request_id, digest))
-        results.append(Debit(credits[key_id], amount))
+            request = keccak(key_id.encode() + b"\n" + call.request_id.encode())
+        else:
+            request = os.urandom(32)
+        rows.append(
+            UsageRow(
+                key_id, call.rows, amount, call.model_hash, call.request_id, digest, balance.billed, request, index
+            )
+        )
+        results.append(Debit(balance.credit, amount))
     return results, rows, credits
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ModelInfo",
     "PredictRequest",
     "PredictResponse",
+    "SignedReceiptOut",
     "error_responses",
     "with_row_length",
 ]
@@ -38,6 +39,27 @@ class PredictRequest(BaseModel):
     )
 
 
+class SignedReceiptOut(BaseModel):
+    """The operator's signed receipt for a billed call; ``fairshare customer verify`` checks it.
+
+    ``key`` is keccak256("fairshare:api-key:<key id>"), ``total`` the running total billed to the key after
+    this call, ``model`` the model hash; ``batch_proof`` folds the receipt's EIP-712 struct hash to the root
+    the operator signed (``signature``, EIP-712 ``ReceiptBatch(bytes32 root)`` under the CreditVault's
+    domain at ``vault`` on chain ``chain_id``). Amounts are decimal strings in the smallest unit.
+    """
+
+    key: str
+    request: str
+    rows: int
+    amount: str
+    total: str
+    model: str
+    batch_proof: list[str]
+    signature: str
+    chain_id: int
+    vault: str
+
+
 class PredictResponse(BaseModel):
     model_hash: str
     predictions: list[int]
@@ -46,6 +68,9 @@ class PredictResponse(BaseModel):
     credit_left: int = Field(description="The key's credit after this call; -1 when metering is off.")
     replayed: bool = Field(
         default=False, description="True when the Idempotency-Key's call was billed before and is answered again."
+    )
+    receipt: SignedReceiptOut | None = Field(
+        default=None, description="The operator's signed receipt for this billed call (none for a replay)."
     )
 
 
@@ -78,7 +103,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 ERRORS = {
     400: "The request body could not be read as JSON.",
     401: "Missing or unknown API key (send X-API-Key or Authorization: Bearer).",
-    402: "The key's prepaid credit does not cover the call.",
+    402: "The key's credit (bought in the CreditVault, less what it was billed) does not cover the call.",
     404: "No such resource.",
     409: "The Idempotency-Key was already used for a different request.",
     503: "No model is released yet, or the usage store is unavailable; the detail says which. Retry later.",

@@ -1,4 +1,5 @@
-"""The usage store: API keys with prepaid credit, one row per paid call, and settlements (SQLAlchemy).
+"""The usage store: API keys and their credit (bought in the CreditVault), one row per paid call with its
+receipt, the signed receipt batches, and settlements (SQLAlchemy).
 
 SQLite by default (a file per run), any SQLAlchemy URL (e.g. PostgreSQL) where one server is not enough.
 Rules the rest of fairshare relies on:
@@ -9,11 +10,14 @@ Rules the rest of fairshare relies on:
 - keys are stored as salted SHA-256 hashes; the plain key is shown once, at creation;
 - a usage row belongs to at most one settlement, and a settlement's rows are fixed when it is opened;
 - a request id (the client's ``Idempotency-Key``) is billed at most once per key, and only ever answers the
-  request it was first billed for (its request hash is stored with it; see ``charges``).
+  request it was first billed for (its request hash is stored with it; see ``charges``);
+- a key's credit is what it bought in the CreditVault less what it was billed (``apply_vault`` brings the
+  chain's deposits in); it is 0 once its holder asks for a refund; ``billed`` is its running total billed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Iterator
@@ -21,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     ForeignKey,
@@ -38,17 +43,34 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+if TYPE_CHECKING:
+    from fairshare.ledger.receipts import SignedReceipt
+    from fairshare.serving.receipting import Receipting
+
 from fairshare.errors import ServingError
-from fairshare.serving.charges import Call, Debit, IdempotencyConflict, OutOfCredit, Prior, UnknownKey, decide
+from fairshare.ledger.receipts import merkle_levels, merkle_proof
+from fairshare.serving.charges import (
+    Balance,
+    Call,
+    Debit,
+    IdempotencyConflict,
+    OutOfCredit,
+    Prior,
+    UnknownKey,
+    UsageRow,
+    decide,
+)
 
 __all__ = [
     "ApiKeyInfo",
     "Base",
     "IdempotencyConflict",
     "OutOfCredit",
+    "StoredBatch",
     "UnknownKey",
     "UsageStore",
     "UsageSummary",
+    "VaultCredit",
 ]
 
 KEY_PREFIX = "fsk_"
@@ -80,6 +102,18 @@ class ApiKey(Base):
     customer: Mapped[str] = mapped_column(String(128))
     credit: Mapped[int] = mapped_column(Amount())
     created_at: Mapped[str] = mapped_column(String(32))
+    billed: Mapped[int] = mapped_column(Amount(), default=0)
+    deposited: Mapped[int] = mapped_column(Amount(), default=0)
+    refunded: Mapped[int] = mapped_column(Amount(), default=0)
+    refund_pending: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReceiptBatch(Base):
+    __tablename__ = "receipt_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root: Mapped[str] = mapped_column(String(66))
+    signature: Mapped[str] = mapped_column(String(132))
+    created_at: Mapped[str] = mapped_column(String(32))
 
 
 class Usage(Base):
@@ -93,6 +127,10 @@ class Usage(Base):
     settlement_id: Mapped[str | None] = mapped_column(String(66), ForeignKey("settlements.id"), index=True)
     request_id: Mapped[str | None] = mapped_column(String(128))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    total: Mapped[int | None] = mapped_column(Amount())
+    request: Mapped[str | None] = mapped_column(String(66))
+    batch_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("receipt_batches.id"))
+    position: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (UniqueConstraint("key_id", "request_id", name="uq_usage_key_request"),)
 
 
@@ -104,6 +142,8 @@ class SettlementRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # "open" until the chain confirms, then "settled"
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     created_at: Mapped[str] = mapped_column(String(32))
+    window_id: Mapped[int | None] = mapped_column(Integer)
+    window_root: Mapped[str | None] = mapped_column(String(66))
 
 
 @dataclass(frozen=True)
@@ -112,6 +152,25 @@ class ApiKeyInfo:
     customer: str
     credit: int
     created_at: str
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """A signed receipt batch: its Merkle root, the operator's signature and its calls in leaf order
+    (key id, request, rows, amount, running total, model hash)."""
+
+    root: bytes
+    signature: bytes
+    rows: list[tuple[str, str, int, int, int, str]]
+
+
+@dataclass(frozen=True)
+class VaultCredit:
+    """What the CreditVault's events say about one key."""
+
+    deposited: int
+    refund_pending: bool
+    refunded: int
 
 
 @dataclass(frozen=True)
@@ -125,6 +184,22 @@ class UsageSummary:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def usage_values(u: UsageRow, batch_id: int | None, position: int) -> dict[str, object]:
+    return {
+        "key_id": u.key_id,
+        "rows": u.rows,
+        "amount": u.amount,
+        "model_hash": u.model_hash,
+        "created_at": _now(),
+        "request_id": u.request_id,
+        "request_hash": u.request_hash,
+        "total": u.total,
+        "request": "0x" + u.request.hex(),
+        "batch_id": batch_id,
+        "position": position if batch_id is not None else None,
+    }
 
 
 def _hash(salt: str, secret: str) -> str:
@@ -178,8 +253,13 @@ class UsageStore:
 
     # keys -------------------------------------------------------------------------------------------------
 
-    def create_key(self, customer: str, credit: int) -> str:
-        """A new API key with ``credit`` (smallest unit); the returned plain key is never stored."""
+    def create_key(self, customer: str, credit: int = 0) -> str:
+        """A new API key; the returned plain key is never stored.
+
+        Its customer buys credit in the CreditVault (``apply_vault`` brings it in). ``credit`` grants credit
+        off chain: only for tests and benchmarks of billing itself, since the vault cannot settle calls it
+        holds no deposit for.
+        """
         if credit < 0:
             raise ServingError(f"credit must be non-negative; got {credit}")
         key_id = secrets.token_hex(6)
@@ -194,6 +274,10 @@ class UsageStore:
                     customer=customer,
                     credit=credit,
                     created_at=_now(),
+                    billed=0,
+                    deposited=0,
+                    refunded=0,
+                    refund_pending=0,
                 )
             )
         return f"{KEY_PREFIX}{key_id}_{secret}"
@@ -210,14 +294,6 @@ class UsageStore:
             raise UnknownKey("unknown API key")
         return row
 
-    def add_credit(self, api_key: str, amount: int) -> int:
-        if amount <= 0:
-            raise ServingError(f"credit to add must be positive; got {amount}")
-        with self.session() as s:
-            row = self._verify(s, api_key, lock=True)
-            row.credit = int(row.credit) + amount
-            return int(row.credit)
-
     def keys(self) -> list[ApiKeyInfo]:
         with self.session() as s:
             rows = s.execute(select(ApiKey).order_by(ApiKey.id)).scalars()
@@ -233,6 +309,7 @@ class UsageStore:
         model_hash: str,
         request_id: str | None = None,
         body_digest: bytes = b"",
+        receipts: Receipting | None = None,
     ) -> Debit:
         """Bill one call of ``rows`` rows atomically, by the rules of ``charges.decide``.
 
@@ -257,25 +334,52 @@ class UsageStore:
                 ).first()
                 return None if row is None else Prior(row.request_hash, row.model_hash)
 
-            results, usage, credits = decide([call], key_of, lambda key_id: int(keys[key_id].credit), prior_of)
+            results, usage, balances = decide(
+                [call], key_of, lambda key_id: Balance(int(keys[key_id].credit), int(keys[key_id].billed)), prior_of
+            )
             if isinstance(results[0], ServingError):
                 raise results[0]
-            for key_id, credit in credits.items():
-                keys[key_id].credit = credit
-            now = _now()
-            s.add_all(
-                Usage(
-                    key_id=u.key_id,
-                    rows=u.rows,
-                    amount=u.amount,
-                    model_hash=u.model_hash,
-                    created_at=now,
-                    request_id=u.request_id,
-                    request_hash=u.request_hash,
+            for key_id, balance in balances.items():
+                keys[key_id].credit = balance.credit
+                keys[key_id].billed = balance.billed
+            batch_id = None
+            if usage and receipts is not None:
+                signed, (receipt,) = receipts.sign(usage)
+                batch = ReceiptBatch(
+                    root="0x" + signed.root.hex(), signature="0x" + signed.signature.hex(), created_at=_now()
                 )
-                for u in usage
-            )
-            return results[0]
+                s.add(batch)
+                s.flush()
+                batch_id = batch.id
+                results[0] = dataclasses.replace(results[0], receipt=receipt)
+            s.add_all(Usage(**usage_values(u, batch_id, i)) for i, u in enumerate(usage))
+            debit = results[0]
+            key_id = next(iter(keys))
+        if debit.replayed and receipts is not None and request_id is not None:
+            debit = dataclasses.replace(debit, receipt=self.receipt_of(key_id, request_id, receipts))
+        return debit
+
+    def apply_vault(self, credits: dict[str, VaultCredit]) -> int:
+        """Bring the CreditVault's view of each key in; returns how many keys changed.
+
+        Deposits and refunds are absolute figures from chain events, so applying them twice changes nothing.
+        A key's credit becomes deposited - billed, or 0 while a refund is asked for or after it was taken.
+        """
+        changed = 0
+        with self.session() as s:
+            for row in s.execute(select(ApiKey).where(ApiKey.key_id.in_(list(credits)))).scalars():
+                vault = credits[row.key_id]
+                closed = vault.refund_pending or vault.refunded > 0
+                credit = 0 if closed else max(0, vault.deposited - int(row.billed))
+                new = (vault.deposited, vault.refunded, int(vault.refund_pending), credit)
+                if (int(row.deposited), int(row.refunded), row.refund_pending, int(row.credit)) != new:
+                    row.deposited, row.refunded, row.refund_pending, row.credit = new
+                    changed += 1
+        return changed
+
+    def key_ids(self) -> list[str]:
+        with self.session() as s:
+            return list(s.execute(select(ApiKey.key_id)).scalars())
 
     def summary(self) -> UsageSummary:
         with self.session() as s:
@@ -305,22 +409,6 @@ class UsageStore:
             s.execute(update(Usage).where(Usage.id.in_(ids)).values(settlement_id=settlement_id))
             return settlement_id, amount, len(ids)
 
-    def settlement_totals(self, settlement_id: str) -> dict[str, int]:
-        """For every key with rows in ``settlement_id``: its running total billed, i.e. the amounts of its rows
-        in settled settlements plus this one. This is what the chain is asked to have settled for the key."""
-        with self.session() as s:
-            keys = set(s.execute(select(Usage.key_id).where(Usage.settlement_id == settlement_id)).scalars())
-            settled = select(SettlementRow.id).where(
-                (SettlementRow.status == "settled") | (SettlementRow.id == settlement_id)
-            )
-            rows = s.execute(
-                select(Usage.key_id, Usage.amount).where(Usage.key_id.in_(keys), Usage.settlement_id.in_(settled))
-            ).all()
-        totals: dict[str, int] = dict.fromkeys(sorted(keys), 0)
-        for key_id, amount in rows:
-            totals[key_id] += int(amount)
-        return totals
-
     def settled_totals(self) -> dict[str, int]:
         """Every key's total billed in settled settlements, as this store records it (the audit compares)."""
         with self.session() as s:
@@ -333,6 +421,85 @@ class UsageStore:
         for key_id, amount in rows:
             totals[key_id] = totals.get(key_id, 0) + int(amount)
         return totals
+
+    def settlement_batches(self, settlement_id: str) -> list[StoredBatch]:
+        """The receipt batches of a settlement's calls, by batch id (a batch is committed whole, so a
+        settlement, which takes every unsettled call, takes whole batches)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(
+                    Usage.batch_id, Usage.key_id, Usage.request, Usage.rows, Usage.amount, Usage.total, Usage.model_hash
+                )
+                .where(Usage.settlement_id == settlement_id, Usage.batch_id.is_not(None))
+                .order_by(Usage.batch_id, Usage.position)
+            ).all()
+            ids = sorted({r[0] for r in rows})
+            heads = {b.id: b for b in s.execute(select(ReceiptBatch).where(ReceiptBatch.id.in_(ids))).scalars()}
+        out: dict[int, StoredBatch] = {}
+        for batch_id, key_id, request, n, amount, total, model in rows:
+            if batch_id not in out:
+                head = heads[batch_id]
+                out[batch_id] = StoredBatch(bytes.fromhex(head.root[2:]), bytes.fromhex(head.signature[2:]), [])
+            out[batch_id].rows.append((key_id, request, n, int(amount), int(total), model))
+        return [out[i] for i in ids]
+
+    def receipt_of(self, key_id: str, request_id: str, receipts: Receipting) -> SignedReceipt | None:
+        """The signed receipt an idempotency key's call was billed with (its batch's proof rebuilt), so a
+        retried call gets the receipt its lost answer carried; None for a call billed without one."""
+        with self.session() as s:
+            row = s.execute(
+                select(Usage.batch_id, Usage.position).where(Usage.key_id == key_id, Usage.request_id == request_id)
+            ).first()
+            if row is None or row.batch_id is None:
+                return None
+            batch = s.execute(select(ReceiptBatch).where(ReceiptBatch.id == row.batch_id)).scalar_one()
+            members = s.execute(
+                select(Usage.key_id, Usage.request, Usage.rows, Usage.amount, Usage.total, Usage.model_hash)
+                .where(Usage.batch_id == row.batch_id)
+                .order_by(Usage.position)
+            ).all()
+        leaves = [
+            receipts.receipt_from(k, bytes.fromhex(req[2:]), n, int(a), int(t), m) for k, req, n, a, t, m in members
+        ]
+        levels = merkle_levels([r.leaf() for r in leaves])
+        return receipts.signer.signed(
+            leaves[row.position], merkle_proof(levels, row.position), bytes.fromhex(batch.signature[2:])
+        )
+
+    def settlement_key_receipts(self, settlement_id: str) -> dict[str, list[tuple[int, bytes]]]:
+        """For each key in a settlement: the (running total, request) of each of its receipts, lowest first."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Usage.key_id, Usage.total, Usage.request).where(
+                    Usage.settlement_id == settlement_id, Usage.batch_id.is_not(None)
+                )
+            ).all()
+        out: dict[str, list[tuple[int, bytes]]] = {}
+        for key_id, total, request in rows:
+            out.setdefault(key_id, []).append((int(total), bytes.fromhex(request[2:])))
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def settlement_window(self, settlement_id: str) -> int | None:
+        with self.session() as s:
+            return s.execute(select(SettlementRow.window_id).where(SettlementRow.id == settlement_id)).scalar()
+
+    def set_settlement_window(self, settlement_id: str, window_id: int, root: bytes) -> None:
+        with self.session() as s:
+            s.execute(
+                update(SettlementRow)
+                .where(SettlementRow.id == settlement_id)
+                .values(window_id=window_id, window_root="0x" + root.hex())
+            )
+
+    def settled_windows(self) -> list[tuple[str, int]]:
+        """(settlement id, window id) of every settlement that posted a window, oldest first."""
+        with self.session() as s:
+            rows = s.execute(
+                select(SettlementRow.id, SettlementRow.window_id)
+                .where(SettlementRow.window_id.is_not(None))
+                .order_by(SettlementRow.window_id)
+            ).all()
+        return [(sid, int(wid)) for sid, wid in rows]
 
     def close_settlement(self, settlement_id: str, tx_hash: str) -> None:
         with self.session() as s:

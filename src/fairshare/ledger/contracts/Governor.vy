@@ -39,6 +39,8 @@ GOVERNANCE: constant(uint8) = 7
 PAUSE: constant(uint8) = 8
 ROLE: constant(uint8) = 9
 SHARE_RULE: constant(uint8) = 10
+VAULT: constant(uint8) = 12
+DEFAULT_REFUND_NOTICE: constant(uint256) = 100  # blocks; the operator's time to settle before a refund
 
 interface RevenueShares:
     def set_treasury_cut(bps: uint256): nonpayable
@@ -150,6 +152,7 @@ _removed_share_of: HashMap[address, uint256]
 rules: public(Rules)
 
 price_per_row: public(uint256)
+refund_notice: public(uint256)  # blocks a customer waits between asking the CreditVault for a refund and taking it
 valuation_method: public(String[256])
 valuation_params: public(String[256])
 released_model: public(bytes32)
@@ -188,6 +191,7 @@ def __init__(
         self._admit(members[i], names[i])
     self._set_rules(rules)
     self.price_per_row = price_per_row
+    self.refund_notice = DEFAULT_REFUND_NOTICE
     self.valuation_method = valuation_method
     self.valuation_params = valuation_params
 
@@ -268,7 +272,7 @@ def _is_role_change(kind: uint8) -> bool:
 @internal
 @view
 def _validate(kind: uint8, number: uint256, account: address, text: String[256]):
-    assert kind <= SHARE_RULE, "Governor: unknown proposal kind"
+    assert kind <= SHARE_RULE or kind == VAULT, "Governor: unknown proposal kind"
     if kind == TREASURY_CUT:
         assert number <= MAX_BPS, "Governor: cut over 10000 bps"
     elif kind == ADMIT_MEMBER:
@@ -290,6 +294,8 @@ def _validate(kind: uint8, number: uint256, account: address, text: String[256])
             assert number >= 1 and number <= MAX_DURATION, "Governor: pause length out of range"
         if text == "treasury":
             assert not self.is_member[account], "Governor: the treasury cannot be a member"
+    elif kind == VAULT:
+        assert number >= 1 and number <= MAX_DURATION, "Governor: refund notice out of range"
     elif kind == SHARE_RULE:
         scale: uint256 = number & (2**128 - 1)
         cap: uint256 = number >> 128
@@ -308,7 +314,8 @@ def propose(
          weighting, quorum, threshold, supermajority, voting period, timelock, role timelock and
          execution window as 8 fields of 32 bits, lowest first); 8 pause (number = blocks from
          execution, 0 = resume now); 9 role (text = "pauser" | "operator" | "treasury", account;
-         for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128).
+         for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128);
+         12 vault refund notice (number = blocks, 1 to 1,000,000).
     @param kind Proposal kind.
     @param number Numeric argument.
     @param account Address argument.
@@ -502,6 +509,8 @@ def execute(proposal_id: uint256):
         self.released_model = p.digest
     elif p.kind == PRICE:
         self.price_per_row = p.number
+    elif p.kind == VAULT:
+        self.refund_notice = p.number
     elif p.kind == ORACLE:
         extcall TrainingLog(self.training_log).set_role("oracle", p.account)
     elif p.kind == GOVERNANCE:

@@ -66,6 +66,7 @@ token: public(address)  # empty: the chain's native coin; else the ERC-20 revenu
 owner: public(address)
 minter: public(address)
 operator: public(address)
+vault: public(address)  # the CreditVault: pays customers' settled credit in, like the operator
 pauser: public(address)
 treasury: public(address)
 treasury_cut_bps: public(uint256)
@@ -310,7 +311,7 @@ def distribute(
 ) -> uint256:
     """
     @notice Pay the growth of each source's running total into the split, after the treasury cut;
-            only the operator.
+            only the operator or the vault.
     @dev The amount is sum(totals[i] - settled_total[sources[i]]); each total must exceed what was
          settled for its source before, so a retried or replayed settlement reverts instead of paying
          twice. Native coin: msg.value must equal the amount. ERC-20: the amount is pulled with
@@ -321,7 +322,7 @@ def distribute(
     @param totals Each source's running total billed, in the smallest unit of the payment asset.
     @return The amount distributed.
     """
-    assert msg.sender == self.operator, "RevenueShares: caller is not the operator"
+    assert msg.sender == self.operator or msg.sender == self.vault, "RevenueShares: caller is not the operator"
     self._not_paused()
     assert len(sources) == len(totals), "RevenueShares: sources and totals differ in length"
     amount: uint256 = 0
@@ -401,7 +402,7 @@ def set_treasury_cut(bps: uint256):
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Change who holds a role: "owner", "minter", "operator" or "treasury"; only the owner.
+    @notice Change who holds a role: "owner", "minter", "operator", "vault" or "treasury"; only the owner.
     @dev The pauser is changed with `set_pauser`, which also sets its pause length.
     @param role Role name.
     @param account New holder.
@@ -414,6 +415,8 @@ def set_role(role: String[16], account: address):
         self.minter = account
     elif role == "operator":
         self.operator = account
+    elif role == "vault":
+        self.vault = account
     elif role == "treasury":
         self.treasury = account
     else:
