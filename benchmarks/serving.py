@@ -30,7 +30,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from fairshare.learning.model import LogisticRegression, params_hash
+from fairshare.learning.logistic import LogisticRegression
+from fairshare.learning.model import params_hash
 from fairshare.serving.app import create_app
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import free_port

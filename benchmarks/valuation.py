@@ -25,7 +25,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from fairshare.learning.clientapp import local_update
 from fairshare.learning.data import Dataset, Standardizer, holdout, load_builtin, partition
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.valuation import ValuationConfig, effective_sizes, make_game, record_fingerprints, value_round
 from fairshare.valuation.methods import ExactShapley, PermutationShapley
 

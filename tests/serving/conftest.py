@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.cli.test_end_to_end import REPO, fairshare
 
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.serving.app import create_app
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import free_port

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from eth_utils import to_checksum_address
 
-from fairshare.config import ConsortiumConfig, MemberSettings, load_config, save_config, with_members
+from fairshare.config import ConsortiumConfig, DataSettings, MemberSettings, load_config, save_config, with_members
 from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, new_run, write_record
 from fairshare.errors import ConfigError
 from fairshare.learning.data import (
@@ -23,11 +23,14 @@ from fairshare.learning.data import (
     partition,
     save_partition,
 )
+from fairshare.learning.factory import build_model
+from fairshare.learning.images import load_image_folder, load_image_npz
+from fairshare.learning.model import ModelSpec
 from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
 from fairshare.ledger.deploy import ShareRule
 from fairshare.valuation import record_fingerprints
 
-__all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
+__all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "model_spec", "prepare_data", "resolve_config"]
 
 TEST_TOKEN_FLOAT = 10**30
 """Development tokens minted to the operator when a run pays in "test-stablecoin"."""
@@ -36,17 +39,47 @@ GAS_ALLOWANCE_WEI = 10**17
 """Native coin sent to each member account so it can pay gas for its own withdrawals and votes."""
 
 
+def _own_data(member: MemberSettings, label: str) -> Dataset | None:
+    """The member's own rows: a CSV, a folder of images per class, or an images .npz (its train split)."""
+    if member.csv is not None:
+        return load_csv(member.csv, label)
+    if member.images is not None:
+        return load_image_folder(member.images)
+    if member.npz is not None:
+        return load_image_npz(member.npz, "train")
+    return None
+
+
+def _coordinator_splits(data: DataSettings) -> tuple[Dataset, Dataset] | None:
+    """The coordinator's own validation and test data, when the file names them rather than a dataset."""
+    if data.validation_csv is not None and data.test_csv is not None:
+        return load_csv(data.validation_csv, data.label), load_csv(data.test_csv, data.label)
+    if data.validation_npz is not None and data.test_npz is not None:
+        return load_image_npz(data.validation_npz, "validation"), load_image_npz(data.test_npz, "test")
+    if data.validation_images is not None and data.test_images is not None:
+        return load_image_folder(data.validation_images), load_image_folder(data.test_images)
+    return None
+
+
+def _same_classes(parts: dict[str, Dataset]) -> dict[str, Dataset]:
+    """Every file counts classes up to its own largest label; the model has as many as the largest of them."""
+    classes = max(d.n_classes for d in parts.values())
+    return {k: Dataset(d.X, d.y, classes, d.feature_names, d.name) for k, d in parts.items()}
+
+
 def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dataset, dict[str, Dataset]]:
     data = config.data
     own: dict[str, Dataset] = {}
     split_members: list[MemberSettings] = []
     for member in config.members:
-        if member.csv is not None:
-            own[member.name] = load_csv(member.csv, data.label)
+        rows = _own_data(member, data.label)
+        if rows is not None:
+            own[member.name] = rows
         elif member.copy_of is None:
             split_members.append(member)
-    if data.validation_csv is not None and data.test_csv is not None:
-        validation, test = load_csv(data.validation_csv, data.label), load_csv(data.test_csv, data.label)
+    splits = _coordinator_splits(data)
+    if splits is not None:
+        validation, test = splits
         pool = None
     else:
         assert data.dataset is not None  # guaranteed by ConsortiumConfig validation
@@ -62,7 +95,8 @@ def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dat
     for member in config.members:
         if member.copy_of is not None:
             own[member.name] = own[member.copy_of]
-    return validation, test, own
+    aligned = _same_classes({"/validation": validation, "/test": test, **own})
+    return aligned.pop("/validation"), aligned.pop("/test"), aligned
 
 
 def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
@@ -73,6 +107,7 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
     Returns each member's row count.
     """
     validation, test, members = _coordinator_and_member_data(config)
+    build_model(model_spec(config, validation.X.shape[1], validation.n_classes))  # a bad factory fails before any file
     scaler = Standardizer.fit(validation)
     save_partition(scaler.transform(validation), paths.coordinator_dir / "validation.npz")
     save_partition(scaler.transform(test), paths.coordinator_dir / "test.npz")
@@ -84,6 +119,23 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
         np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(part.X, salt))
         sizes[name] = len(part.y)
     return sizes
+
+
+def model_spec(config: ConsortiumConfig, n_features: int, n_classes: int) -> ModelSpec:
+    """The ``[model]`` section as the spec the coordinator and every node build the same model from."""
+    model = config.model
+    return ModelSpec(
+        kind=model.kind,
+        n_features=n_features,
+        n_classes=n_classes,
+        l2=model.l2,
+        factory=model.factory,
+        input_shape=tuple(model.input_shape) if model.input_shape is not None else None,
+        optimiser=model.optimiser,
+        momentum=model.momentum,
+        valuation_memory_mb=model.valuation_memory_mb,
+        source=config.source,
+    )
 
 
 def resolve_config(config_path: Path, members: int | None = None, rounds: int | None = None) -> ConsortiumConfig:
