@@ -14,7 +14,7 @@ from fairshare.learning.model import ModelSpec
 
 pytest.importorskip("torch")
 
-FACTORIES = '''
+FACTORIES = """
 import torch
 from torch import nn
 
@@ -34,7 +34,7 @@ def needs_arguments(width):
     return nn.Linear(64, width)
 
 NOT_CALLABLE = 42
-'''
+"""
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ def test_without_torch_kind_torch_says_how_to_install_it(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError, as without the extra
     with pytest.raises(ConfigError) as info:
         build_model(spec(f"{factories}:good", source="other.toml"))
-    assert str(info.value) == f'other.toml: [model] kind = "torch" needs PyTorch, which is not installed: {TORCH_INSTALL}'
+    needs = f'other.toml: [model] kind = "torch" needs PyTorch, which is not installed: {TORCH_INSTALL}'
+    assert str(info.value) == needs
     assert TORCH_INSTALL == "pip install 'fairshare[torch]'"
 
 
