@@ -220,6 +220,14 @@ class ConsortiumConfig(_Strict):
     def source(self) -> str:
         return self._source
 
+    def __eq__(self, other: object) -> bool:
+        """The same settings are the same consortium, whichever file they were read from."""
+        if not isinstance(other, ConsortiumConfig):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
     @model_validator(mode="after")
     def _check_members(self) -> ConsortiumConfig:
         names = [m.name for m in self.members]
