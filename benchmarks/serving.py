@@ -5,7 +5,8 @@
 1. Throughput and p50/p99 latency of ``POST /v1/predict`` with metering on and off: the same app in two
    uvicorn processes on 127.0.0.1, driven alternately by the same closed-loop keep-alive clients (1, 8, 16
    and 32 connections) from this process. Throughput is the peak over those levels; each level's ratio is
-   printed too (with few connections in flight a paid call's fsync leaves the server idle).
+   printed too (with few connections in flight a paid call's fsync leaves the server idle). Then the same for
+   a released PyTorch network (the imaging example's CNN, one 8x8 image per call) when torch is installed.
 2. Crash test: clients send calls with Idempotency-Keys and retry until answered while the metered server is
    killed with SIGKILL and restarted, 20 times. Afterwards: billed calls == answered calls, and after a
    settlement on a real embedded chain, settled + pending == billed.
@@ -40,27 +41,39 @@ from fairshare.serving.store import UsageStore
 
 PRICE = 10**12
 FEATURES = 30
+MODEL_FEATURES = {"logistic": FEATURES, "torch": 64}
 
 
-def _released() -> ReleasedModel:
+def _released(model: str = "logistic") -> ReleasedModel:
+    if model == "torch":
+        from fairshare.learning.factory import build_model
+        from fairshare.learning.model import ModelSpec
+
+        cnn = build_model(
+            ModelSpec("torch", 64, 10, factory="fairshare.examples_models:make_cnn", input_shape=(1, 8, 8))
+        )
+        weights = cnn.init_params(0)
+        return ReleasedModel(cnn, weights, params_hash(weights).hex())
     rng = np.random.default_rng(0)
     params = [rng.normal(size=(FEATURES, 2)), rng.normal(size=2)]
     return ReleasedModel(LogisticRegression(FEATURES, 2), params, params_hash(params).hex())
 
 
-def serve_forever(db: str, port: int, metering: bool) -> None:
+def serve_forever(db: str, port: int, metering: bool, model: str = "logistic") -> None:
     import uvicorn
 
     store = UsageStore(db)
-    app = create_app(store, _released(), lambda: PRICE, metering=metering)
+    app = create_app(store, _released(model), lambda: PRICE, metering=metering)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
-def _start(db: str, metering: bool, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    db: str, metering: bool, port: int | None = None, model: str = "logistic"
+) -> tuple[subprocess.Popen[bytes], str]:
     port = port or free_port()
     flag = "--metered" if metering else "--unmetered"
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", db, "--port", str(port), flag],
+        [sys.executable, __file__, "--serve", db, "--port", str(port), flag, "--model", model],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -76,7 +89,7 @@ def _start(db: str, metering: bool, port: int | None = None) -> tuple[subprocess
     raise RuntimeError(f"server did not start on {url}")
 
 
-def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
+def _load(url: str, key: str, seconds: float, clients: int, features: int = FEATURES) -> dict[str, float]:
     """Closed-loop load: ``clients`` keep-alive connections, each sending its next call when answered.
 
     The client is asyncio on raw sockets with the request bytes built once, so it costs a fraction of the
@@ -84,7 +97,7 @@ def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
     measuring, on the same two cores, and its GIL became the bottleneck above 8 clients.
     """
     host, port = url.removeprefix("http://").split(":")
-    body = json.dumps({"rows": [[0.1] * FEATURES]}).encode()
+    body = json.dumps({"rows": [[0.1] * features]}).encode()
     request = (
         f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -122,23 +135,24 @@ def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
     }
 
 
-def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, object]:
+def throughput(seconds: float, levels: list[int], repeats: int, model: str = "logistic") -> dict[str, object]:
     """Metered vs unmetered at each concurrency level, alternating runs so machine noise hits both alike."""
+    features = MODEL_FEATURES[model]
     with tempfile.TemporaryDirectory() as folder:
         db = f"sqlite:///{folder}/usage.sqlite"
         key = UsageStore(db).create_key("bench", credit=10**30)
-        metered, metered_url = _start(db, True)
-        plain, plain_url = _start(f"sqlite:///{folder}/unused.sqlite", False)
+        metered, metered_url = _start(db, True, model=model)
+        plain, plain_url = _start(f"sqlite:///{folder}/unused.sqlite", False, model=model)
         table: list[dict[str, object]] = []
         served = 0
         try:
-            _load(metered_url, key, 1, 8)  # warm up both
-            _load(plain_url, key, 1, 8)
+            _load(metered_url, key, 1, 8, features)  # warm up both
+            _load(plain_url, key, 1, 8, features)
             for clients in levels:
                 runs: dict[str, list[dict[str, float]]] = {"metered": [], "unmetered": []}
                 for _ in range(repeats):
-                    runs["metered"].append(_load(metered_url, key, seconds, clients))
-                    runs["unmetered"].append(_load(plain_url, key, seconds, clients))
+                    runs["metered"].append(_load(metered_url, key, seconds, clients, features))
+                    runs["unmetered"].append(_load(plain_url, key, seconds, clients, features))
                 served += int(sum(r["requests"] for r in runs["metered"]))
                 row: dict[str, object] = {"clients": clients}
                 for name, rs in runs.items():
@@ -150,7 +164,7 @@ def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, obj
             plain.kill()
         billed = UsageStore(db).summary().calls
     header = ("clients", "metered req/s", "p50/p99 ms", "unmetered req/s", "p50/p99 ms", "ratio")
-    print("\n{:>7} {:>14} {:>12} {:>16} {:>12} {:>6}".format(*header))
+    print(f"\nmodel: {model}\n" + "{:>7} {:>14} {:>12} {:>16} {:>12} {:>6}".format(*header))
     for row in table:
         m, u = row["metered"], row["unmetered"]
         print(
@@ -313,12 +327,17 @@ def main() -> int:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--metered", dest="metering", action="store_true", default=True, help=argparse.SUPPRESS)
     parser.add_argument("--unmetered", dest="metering", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="logistic", choices=sorted(MODEL_FEATURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_forever(args.serve, args.port, args.metering)
+        serve_forever(args.serve, args.port, args.metering, args.model)
         return 0
+    from fairshare.learning.factory import torch_available
+
+    levels = [1, 8, 16, 32]
     result = {
-        "throughput": throughput(3 if args.quick else 5, [1, 8, 16, 32], 2 if args.quick else 3),
+        "throughput": throughput(3 if args.quick else 5, levels, 2 if args.quick else 3),
+        **({"throughput_torch": throughput(3 if args.quick else 5, levels, 2, "torch")} if torch_available() else {}),
         "crash": crash_test(5 if args.quick else 20, 4),
         "settlement": settlement_scale(5_000 if args.quick else 100_000),
     }
@@ -328,6 +347,10 @@ def main() -> int:
         "crash_settled_plus_pending_equals_billed": result["crash"]["settled_plus_pending_equals_billed"],
         "settlement_transactions_for_all_calls": result["settlement"]["settlement_transactions"],
     }
+    if "throughput_torch" in result:
+        torch_run = result["throughput_torch"]
+        summary["torch_peak_metered_req_per_s"] = torch_run["peak_req_per_s"]["metered"]  # type: ignore[index]
+        summary["torch_peak_metered_over_peak_unmetered"] = torch_run["peak_ratio"]
     result["summary"] = summary
     print("\nsummary")
     for key, value in summary.items():

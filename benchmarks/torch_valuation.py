@@ -111,9 +111,12 @@ def updates_of(model: Model, spec: ModelSpec | None, params, members: list[Membe
 # --- 1. batched vs one forward pass per coalition ---------------------------------------------------------------
 
 
-def batched_row(label: str, spec: ModelSpec, dataset: str, n: int = 10, warm_rounds: int = 2) -> dict[str, object]:
+def batched_row(
+    label: str, spec: ModelSpec, dataset: str, threads: int = 1, n: int = 10, warm_rounds: int = 2
+) -> dict[str, object]:
     pool, val, _ = splits(dataset)
     model = build_model(spec)
+    torch.set_num_threads(threads)
     members = [Member(f"m{k}", p) for k, p in enumerate(partition(pool, [1.0] * n, 1.0, seed=1, min_size=4))]
     params = model.init_params(0)
     sizes = {m.name: float(len(m.data.y)) for m in members}
@@ -130,8 +133,10 @@ def batched_row(label: str, spec: ModelSpec, dataset: str, n: int = 10, warm_rou
     t1 = time.perf_counter()
     slow = looped.value(masks)
     t2 = time.perf_counter()
+    torch.set_num_threads(1)  # the default ([model] threads) for everything after
     row = {
-        "case": label,
+        "case": f"{label} {threads} thread{'s' if threads > 1 else ''}",
+        "threads": threads,
         "coalitions": len(masks),
         "validation_rows": len(val.y),
         "parameters": sum(int(p.size) for p in params),
@@ -351,8 +356,9 @@ def summary(result: dict[str, list[dict[str, object]]]) -> dict[str, object]:
     batched = {r["case"]: r for r in result["batched"]}
     linear = {r["case"]: r for r in result["linear"]}
     return {
-        "batched_speedup_cnn": batched["cnn digits"]["speedup"],
-        "batched_speedup_mlp": batched["mlp credit"]["speedup"],
+        "batched_speedup_cnn": batched["cnn digits 1 thread"]["speedup"],
+        "batched_speedup_cnn_2_threads": batched["cnn digits 2 threads"]["speedup"],
+        "batched_speedup_mlp": batched["mlp credit 1 thread"]["speedup"],
         "batched_max_abs_difference": max(float(r["max_abs_difference"]) for r in result["batched"]),
         "cnn_n10_exact_seconds_per_round_max": pick("exact_seconds_max"),
         "cnn_n10_gtg_spearman_min_over_rounds": pick("gtg_spearman_min", min),
@@ -377,7 +383,11 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     rounds = 4 if args.quick else 8
     result: dict[str, list[dict[str, object]]] = {
-        "batched": [batched_row("cnn digits", CNN, "digits"), batched_row("mlp credit", MLP, "credit")],
+        "batched": [
+            batched_row("cnn digits", CNN, "digits", threads=1),
+            batched_row("cnn digits", CNN, "digits", threads=2),
+            batched_row("mlp credit", MLP, "credit", threads=1),
+        ],
         "cnn": cnn_rows(rounds, ("zero_free_rider", "label_flip") if args.quick else SCENARIOS),
         "cnn_n50": [cnn_n50_row(2 if args.quick else 3)],
         "linear": [linear_row("breast_cancer", 5), linear_row("digits", 5)],

@@ -134,6 +134,7 @@ def model_spec(config: ConsortiumConfig, n_features: int, n_classes: int) -> Mod
         optimiser=model.optimiser,
         momentum=model.momentum,
         valuation_memory_mb=model.valuation_memory_mb,
+        threads=model.threads,
         source=config.source,
     )
 

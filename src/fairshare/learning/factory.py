@@ -142,6 +142,7 @@ def _build(spec: ModelSpec) -> Model:
         optimiser=spec.optimiser,
         momentum=spec.momentum,
         valuation_memory_mb=spec.valuation_memory_mb,
+        threads=spec.threads,
         spec=spec,
     )
 

@@ -137,6 +137,7 @@ class ModelSpec:
     optimiser: Literal["sgd", "adam"] = "sgd"
     momentum: float = 0.0
     valuation_memory_mb: int = 256
+    threads: int = 1
     source: str = ""
 
     def to_json(self) -> str:

@@ -10,6 +10,9 @@ Rows arrive flat, ``(m, n_features)``, as for every model, and are reshaped to `
 SGD (optionally with momentum) or Adam, ``l2`` as weight decay. The network is not linear in its parameters
 (``linear_in_params = False``): valuation evaluates coalitions with ``batched_logits``, many parameter sets in
 one vectorised pass (``fairshare.valuation.batched``).
+
+Building one sets torch's intra-op CPU threads for the process (``threads``, default 1): OpenMP's hand-off
+between two threads cost more than the work for these small networks on busy cores (see docs/models.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class TorchModel(LogitClassifier):
         optimiser: str = "sgd",
         momentum: float = 0.0,
         valuation_memory_mb: int = 256,
+        threads: int = 1,
         spec: ModelSpec | None = None,
     ) -> None:
         self.factory = factory
@@ -60,6 +64,8 @@ class TorchModel(LogitClassifier):
         self.momentum = momentum
         self.valuation_memory_mb = valuation_memory_mb
         self.device = _device()
+        # torch's intra-op thread count is process-wide: the consortium's [model] threads sets it for the process
+        torch.set_num_threads(threads)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             self.module = factory().to(self.device)
