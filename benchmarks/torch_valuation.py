@@ -1,6 +1,8 @@
 """PyTorch models: batched coalition evaluation, valuation accuracy and adversaries on a CNN, the linear path.
 
-Sections (all in one process, so the ratios compare like with like on the same loaded machine):
+Sections (all in one process, so the ratios compare like with like on the same loaded machine;
+process CPU seconds are reported beside wall seconds, since with one torch thread they are what a round costs on
+one idle core, whatever else the shared machine runs):
 
 1. ``batched``: one round's game over n = 10 members' real updates, every one of its 1,023 coalitions,
    evaluated by ``valuation.batched`` (vmap over functional_call, memory-bounded chunks) and by one forward pass
@@ -128,11 +130,11 @@ def batched_row(
     masks = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
     batched = make_game(model, params, updates, sizes, val.X, val.y)
     looped = make_game(OnePassPerCoalition(model), params, updates, sizes, val.X, val.y)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fast = batched.value(masks)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     slow = looped.value(masks)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     torch.set_num_threads(1)  # the default ([model] threads) for everything after
     row = {
         "case": f"{label} {threads} thread{'s' if threads > 1 else ''}",
@@ -144,6 +146,9 @@ def batched_row(
         "batched_seconds": t1 - t0,
         "per_coalition_seconds": t2 - t1,
         "speedup": (t2 - t1) / (t1 - t0),
+        "batched_cpu_seconds": c1 - c0,
+        "per_coalition_cpu_seconds": c2 - c1,
+        "cpu_speedup": (c2 - c1) / (c1 - c0),
         "max_abs_difference": float(np.abs(fast - slow).max()),
     }
     print(_line(row), flush=True)
@@ -159,6 +164,7 @@ class Run:
     accuracy: float
     flagged_late: dict[str, int] = field(default_factory=dict)
     exact_seconds: list[float] = field(default_factory=list)
+    exact_cpu_seconds: list[float] = field(default_factory=list)
     spearman: list[float] = field(default_factory=list)
     evaluations_frac: list[float] = field(default_factory=list)
 
@@ -184,11 +190,12 @@ def train(
     run = Run({}, 0.0)
     for r in range(1, rounds + 1):
         updates = updates_of(model, spec, params, members, seed * 1000 + r)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         valuation, new_params = value_round(
             model, r, params, updates, counts, val.X, val.y, config, effective_sizes=sizes, past_values=past
         )
         run.exact_seconds.append(time.perf_counter() - started)
+        run.exact_cpu_seconds.append(time.process_time() - cpu)
         for name, value in valuation.values.items():
             past[name] = past.get(name, 0.0) + value
             if name not in valuation.flags and value > 0:
@@ -223,6 +230,7 @@ def cnn_rows(rounds: int, scenarios: tuple[str, ...], n: int = 10) -> list[dict[
             "accuracy": res.accuracy,
             "exact_seconds_median": statistics.median(res.exact_seconds),
             "exact_seconds_max": max(res.exact_seconds),
+            "exact_cpu_seconds_max": max(res.exact_cpu_seconds),
             "gtg_spearman_min": min(res.spearman),
             "gtg_spearman_mean": statistics.fmean(res.spearman),
             "gtg_evaluations_frac_max": max(res.evaluations_frac),
@@ -250,19 +258,21 @@ def cnn_n50_row(rounds: int) -> dict[str, object]:
     members = [Member(f"m{k}", p) for k, p in enumerate(partition(pool, [1.0] * 50, 1.0, seed=1, min_size=4))]
     params = model.init_params(0)
     counts = {m.name: len(m.data.y) for m in members}
-    seconds, evaluations = [], []
+    seconds, cpu_seconds, evaluations = [], [], []
     for r in range(1, rounds + 1):
         updates = updates_of(model, CNN, params, members, r)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         config = ValuationConfig(method="auto", budget=2000, seed=r)
         valuation, params = value_round(model, r, params, updates, counts, val.X, val.y, config)
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - cpu)
         evaluations.append(valuation.evaluations)
     row = {
         "case": "cnn digits n=50 (auto -> gtg, 2000 coalitions)",
         "method": valuation.method,
         "gtg_seconds_per_round_max": max(seconds),
         "gtg_seconds_per_round_median": statistics.median(seconds),
+        "gtg_cpu_seconds_per_round_max": max(cpu_seconds),
         "evaluations_median": statistics.median(evaluations),
     }
     print(_line(row), flush=True)
@@ -357,13 +367,16 @@ def summary(result: dict[str, list[dict[str, object]]]) -> dict[str, object]:
     linear = {r["case"]: r for r in result["linear"]}
     return {
         "batched_speedup_cnn": batched["cnn digits 1 thread"]["speedup"],
+        "batched_cpu_speedup_cnn": batched["cnn digits 1 thread"]["cpu_speedup"],
         "batched_speedup_cnn_2_threads": batched["cnn digits 2 threads"]["speedup"],
         "batched_speedup_mlp": batched["mlp credit 1 thread"]["speedup"],
         "batched_max_abs_difference": max(float(r["max_abs_difference"]) for r in result["batched"]),
         "cnn_n10_exact_seconds_per_round_max": pick("exact_seconds_max"),
+        "cnn_n10_exact_cpu_seconds_per_round_max": pick("exact_cpu_seconds_max"),
         "cnn_n10_gtg_spearman_min_over_rounds": pick("gtg_spearman_min", min),
         "cnn_n10_gtg_evaluations_frac_max": pick("gtg_evaluations_frac_max"),
         "cnn_n50_gtg_seconds_per_round_max": result["cnn_n50"][0]["gtg_seconds_per_round_max"],
+        "cnn_n50_gtg_cpu_seconds_per_round_max": result["cnn_n50"][0]["gtg_cpu_seconds_per_round_max"],
         "cnn_free_rider_share": pick("free_rider_share"),
         "cnn_poisoner_share": pick("poisoner_share"),
         "cnn_poisoner_flag_rate_after_r2": pick("poisoner_flag_rate_after_r2", min),
