@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TORCH_STAMP := $(VENV)/.installed-torch
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-torch clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +13,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
+# The tests cover PyTorch models too: they need the torch extra (CPU build, ~200 MB); the demo does not.
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,torch]'
+	@touch $(TORCH_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/fairshare demo --out .fairshare/demo
 
-test: $(STAMP)
+test: $(TORCH_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
@@ -28,6 +34,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py --json .fairshare/bench-ledger.json
 	$(BIN)/python benchmarks/serving.py --json .fairshare/bench-serving.json
 	$(BIN)/python benchmarks/privacy.py --json .fairshare/bench-privacy.json
+
+bench-torch: $(TORCH_STAMP)
+	$(BIN)/python benchmarks/torch_valuation.py --json .fairshare/bench-torch-valuation.json
 
 clean:
 	rm -rf $(VENV) .fairshare

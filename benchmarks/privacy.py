@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fairshare.learning.data import Standardizer, holdout, load_builtin, partition, save_partition
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
 from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
 from fairshare.learning.strategy import RoundUpdates, fedavg

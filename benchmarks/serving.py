@@ -35,7 +35,8 @@ import httpx
 import numpy as np
 from eth_account import Account
 
-from fairshare.learning.model import LogisticRegression, params_hash
+from fairshare.learning.logistic import LogisticRegression
+from fairshare.learning.model import params_hash
 from fairshare.ledger.receipts import Receipt, ReceiptSigner
 from fairshare.serving.app import create_app
 from fairshare.serving.credit import sync_credit
@@ -47,17 +48,27 @@ from fairshare.serving.store import UsageStore
 
 PRICE = 10**12
 FEATURES = 30
+MODEL_FEATURES = {"logistic": FEATURES, "torch": 64}
 SIGNER_ENV = "FAIRSHARE_BENCH_SIGNER"
 """How the benchmark hands its server processes the receipt key, chain id and vault (key:chain_id:vault)."""
 
 
-def _released() -> ReleasedModel:
+def _released(model: str = "logistic") -> ReleasedModel:
+    if model == "torch":
+        from fairshare.learning.factory import build_model
+        from fairshare.learning.model import ModelSpec
+
+        cnn = build_model(
+            ModelSpec("torch", 64, 10, factory="fairshare.examples_models:make_cnn", input_shape=(1, 8, 8))
+        )
+        weights = cnn.init_params(0)
+        return ReleasedModel(cnn, weights, params_hash(weights).hex())
     rng = np.random.default_rng(0)
     params = [rng.normal(size=(FEATURES, 2)), rng.normal(size=2)]
     return ReleasedModel(LogisticRegression(FEATURES, 2), params, params_hash(params).hex())
 
 
-def serve_forever(db: str, port: int, metering: bool) -> None:
+def serve_forever(db: str, port: int, metering: bool, model: str = "logistic") -> None:
     import uvicorn
 
     store = UsageStore(db)
@@ -65,7 +76,7 @@ def serve_forever(db: str, port: int, metering: bool) -> None:
     if os.environ.get(SIGNER_ENV):
         key, chain_id, vault = os.environ[SIGNER_ENV].split(":")
         receipts = Receipting(ReceiptSigner(Account.from_key(key), int(chain_id), vault))
-    app = create_app(store, _released(), lambda: PRICE, metering=metering, receipts=receipts)
+    app = create_app(store, _released(model), lambda: PRICE, metering=metering, receipts=receipts)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
@@ -74,7 +85,7 @@ def _signer_env(account, chain_id: int = 31337, vault: str = "0x" + "11" * 20) -
 
 
 def _start(
-    db: str, metering: bool, port: int | None = None, signer: str | None = None
+    db: str, metering: bool, port: int | None = None, signer: str | None = None, model: str = "logistic"
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = port or free_port()
     flag = "--metered" if metering else "--unmetered"
@@ -82,7 +93,7 @@ def _start(
     if signer:
         env[SIGNER_ENV] = signer
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", db, "--port", str(port), flag],
+        [sys.executable, __file__, "--serve", db, "--port", str(port), flag, "--model", model],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -99,7 +110,7 @@ def _start(
     raise RuntimeError(f"server did not start on {url}")
 
 
-def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
+def _load(url: str, key: str, seconds: float, clients: int, features: int = FEATURES) -> dict[str, float]:
     """Closed-loop load: ``clients`` keep-alive connections, each sending its next call when answered.
 
     The client is asyncio on raw sockets with the request bytes built once, so it costs a fraction of the
@@ -107,7 +118,7 @@ def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
     measuring, on the same two cores, and its GIL became the bottleneck above 8 clients.
     """
     host, port = url.removeprefix("http://").split(":")
-    body = json.dumps({"rows": [[0.1] * FEATURES]}).encode()
+    body = json.dumps({"rows": [[0.1] * features]}).encode()
     request = (
         f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -145,28 +156,29 @@ def _load(url: str, key: str, seconds: float, clients: int) -> dict[str, float]:
     }
 
 
-def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, object]:
+def throughput(seconds: float, levels: list[int], repeats: int, model: str = "logistic") -> dict[str, object]:
     """Receipts, metered without receipts and unmetered at each concurrency level, in turn, so machine noise
     hits all three alike."""
+    features = MODEL_FEATURES[model]
     with tempfile.TemporaryDirectory() as folder:
         db = f"sqlite:///{folder}/usage.sqlite"
         key = UsageStore(db).create_key("bench", credit=10**30)
         servers = {  # the two metered servers share the store: they are loaded in turn, never together
-            "receipts": _start(db, True, signer=_signer_env(Account.create())),
-            "metered": _start(db, True),
-            "unmetered": _start(f"sqlite:///{folder}/unused.sqlite", False),
+            "receipts": _start(db, True, signer=_signer_env(Account.create()), model=model),
+            "metered": _start(db, True, model=model),
+            "unmetered": _start(f"sqlite:///{folder}/unused.sqlite", False, model=model),
         }
         table: list[dict[str, object]] = []
         served = 0
         try:
             for _, url in servers.values():
-                _load(url, key, 1, 8)  # warm up
+                _load(url, key, 1, 8, features)  # warm up
             for clients in levels:
                 runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
                 for _ in range(repeats):
                     for name, (process, url) in servers.items():
                         cpu = _cpu_seconds(process.pid)
-                        run = _load(url, key, seconds, clients)
+                        run = _load(url, key, seconds, clients, features)
                         run["server_cpu_ms_per_call"] = 1000 * (_cpu_seconds(process.pid) - cpu) / run["requests"]
                         runs[name].append(run)
                 served += int(sum(r["requests"] for r in runs["receipts"]))
@@ -183,7 +195,8 @@ def throughput(seconds: float, levels: list[int], repeats: int) -> dict[str, obj
                 process.kill()
         billed = UsageStore(db).summary().calls
     header = ("clients", "receipts req/s", "p50/p99 ms", "metered req/s", "unmetered req/s", "rcpt/unm", "rcpt/met")
-    print("\n{:>7} {:>15} {:>13} {:>14} {:>16} {:>9} {:>9}".format(*header))
+    print(f"\nmodel: {model}")
+    print("{:>7} {:>15} {:>13} {:>14} {:>16} {:>9} {:>9}".format(*header))
     for row in table:
         r, m, u = row["receipts"], row["metered"], row["unmetered"]
         print(
@@ -412,14 +425,20 @@ def main() -> int:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--metered", dest="metering", action="store_true", default=True, help=argparse.SUPPRESS)
     parser.add_argument("--unmetered", dest="metering", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="logistic", choices=sorted(MODEL_FEATURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_forever(args.serve, args.port, args.metering)
+        serve_forever(args.serve, args.port, args.metering, args.model)
         return 0
+    from fairshare.learning.factory import torch_available
+
+    levels = [1, 8, 16, 32]
     result = {
-        "throughput": throughput(3 if args.quick else 5, [1, 8, 16, 32], 2 if args.quick else 3),
+        "throughput": throughput(3 if args.quick else 5, levels, 2 if args.quick else 3),
         "signing": signing_cost([1, 8, 32, 64]),
     }
+    if torch_available():
+        result["throughput_torch"] = throughput(3 if args.quick else 5, levels, 2, "torch")
     if args.only == "throughput":
         print(json.dumps({k: result["throughput"][k] for k in ("peak_req_per_s", "server_cpu_ms_per_call")}))
         if args.json:
@@ -436,6 +455,10 @@ def main() -> int:
         "settlement_transactions_for_all_calls": result["settlement"]["settlement_transactions"],
         "settlement_deposit_exact": result["settlement"]["deposited_on_chain"] == result["settlement"]["expected"],
     }
+    if "throughput_torch" in result:
+        torch_run = result["throughput_torch"]
+        summary["torch_peak_metered_with_receipts_req_per_s"] = torch_run["peak_req_per_s"]["receipts"]  # type: ignore[index]
+        summary["torch_peak_metered_with_receipts_over_peak_unmetered"] = torch_run["peak_ratio"]
     result["summary"] = summary
     print("\nsummary")
     for key, value in summary.items():

@@ -34,7 +34,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from fairshare.learning.clientapp import local_update
 from fairshare.learning.data import Dataset, Standardizer, holdout, load_builtin, partition
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.valuation import (
     Settlement,
     ValuationConfig,

@@ -5,6 +5,9 @@
 #   bash scripts/federation-loopback.sh [WORKDIR]      (default: a fresh temporary folder; kept afterwards)
 #
 # FAIRSHARE_SUPERLINK_PORT picks the SuperLink's port (default 19092; nodes use the next ports from +10).
+# FAIRSHARE_EXAMPLE=<consortium file> takes [data], [model], [training]... from another example (default
+# examples/healthcare.toml; examples/imaging.toml trains a PyTorch network), FAIRSHARE_MEMBERS="a b" names the
+# members (default: three hospitals), FAIRSHARE_ROUNDS the rounds to train (default 2).
 # FAIRSHARE_SKIP_NODE=<member> leaves that member's node down, FAIRSHARE_NODE_TIMEOUT=<s> sets how long a round
 # waits for it ([federation] node_timeout_seconds): the operator then sees who is missing, and training stops.
 #
@@ -15,7 +18,10 @@ cd "$(dirname "$0")/.."
 FAIRSHARE="${FAIRSHARE:-.venv/bin/fairshare}"
 WORK="${1:-$(mktemp -d -t fairshare-federation-XXXX)}"
 PORT="${FAIRSHARE_SUPERLINK_PORT:-19092}"
-MEMBERS=(st-marys northgate-clinic riverside-general)
+EXAMPLE="${FAIRSHARE_EXAMPLE:-examples/healthcare.toml}"
+NAME=$(sed -n 's/^name = "\(.*\)"/\1/p' "$EXAMPLE" | head -1)
+ROUNDS="${FAIRSHARE_ROUNDS:-2}"
+read -r -a MEMBERS <<< "${FAIRSHARE_MEMBERS:-st-marys northgate-clinic riverside-general}"
 mkdir -p "$WORK/coordinator"
 export FAIRSHARE_HOME="$WORK/coordinator/home"
 PIDS=()
@@ -33,7 +39,7 @@ done
 
 echo "== the coordinator sets up the consortium with their public node keys and account addresses"
 CONFIG="$WORK/coordinator/consortium.toml"
-sed -e '/^\[\[members\]\]/,$d' examples/healthcare.toml > "$CONFIG"
+sed -e '/^\[\[members\]\]/,$d' "$EXAMPLE" > "$CONFIG"
 cat >> "$CONFIG" <<TOML
 [federation]
 address = "127.0.0.1:$PORT"
@@ -45,7 +51,7 @@ TOML
 for m in "${MEMBERS[@]}"; do echo "$m = \"$WORK/$m/node-key.pub\"" >> "$CONFIG"; done
 for m in "${MEMBERS[@]}"; do printf '\n[[members]]\nname = "%s"\naddress = "%s"\n' "$m" "${ADDRESS[$m]}" >> "$CONFIG"; done
 "$FAIRSHARE" init --config "$CONFIG"
-RUN="$FAIRSHARE_HOME/runs/healthcare/$(ls "$FAIRSHARE_HOME/runs/healthcare" | sort -n | tail -1)"
+RUN="$FAIRSHARE_HOME/runs/$NAME/$(ls "$FAIRSHARE_HOME/runs/$NAME" | sort -n | tail -1)"
 
 echo "== the coordinator starts the SuperLink and registers the admitted members' nodes"
 "$FAIRSHARE" coordinator start > "$WORK/coordinator/coordinator.log" 2>&1 &
@@ -76,8 +82,8 @@ TOML
   PIDS+=($!)
 done
 
-echo "== the operator trains 3 rounds over the federation"
-"$FAIRSHARE" train --federation healthcare --rounds 3
+echo "== the operator trains $ROUNDS rounds over the federation"
+"$FAIRSHARE" train --federation "$NAME" --rounds "$ROUNDS"
 "$FAIRSHARE" audit
 echo "members withdraw later with their own keys: fairshare withdraw --key <member>/account.json"
 echo "work folder: $WORK"

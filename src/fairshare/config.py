@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from fairshare.errors import ConfigError
 
@@ -49,6 +49,10 @@ class MemberSettings(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     weight: Annotated[float, Field(gt=0)] = 1.0
     csv: Path | None = None
+    images: Path | None = None
+    """A folder with one subfolder of images per class (the subfolder names are the labels)."""
+    npz: Path | None = None
+    """An .npz with ``images`` and ``labels`` arrays, or MedMNIST's layout (``train_images``, ``train_labels``)."""
     behaviour: Behaviour = "honest"
     copy_of: str | None = None
     """Demo/benchmark only: this identity holds a copy of that member's rows (a replication attack)."""
@@ -69,6 +73,12 @@ class DataSettings(_Strict):
     error naming the file and line. Omitted: the labels found in the coordinator's validation and test files."""
     validation_csv: Path | None = None
     test_csv: Path | None = None
+    validation_npz: Path | None = None
+    """The coordinator's validation images: ``images``/``labels``, or MedMNIST's ``val_images``/``val_labels``."""
+    test_npz: Path | None = None
+    """The coordinator's test images: ``images``/``labels``, or MedMNIST's ``test_images``/``test_labels``."""
+    validation_images: Path | None = None
+    test_images: Path | None = None
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     label_skew: Annotated[float, Field(gt=0)] | None = 1.0
@@ -77,8 +87,35 @@ class DataSettings(_Strict):
 
 
 class ModelSettings(_Strict):
-    kind: Literal["logistic_regression"] = "logistic_regression"
+    """The model every member trains: the numpy logistic regression (default, no extra dependency) or a
+    PyTorch network of the consortium's own (``kind = "torch"``, needs ``pip install 'fairshare[torch]'``)."""
+
+    kind: Literal["logistic_regression", "torch"] = "logistic_regression"
     l2: Annotated[float, Field(ge=0)] = 1e-3
+    """L2 penalty (logistic regression) or weight decay (torch)."""
+    factory: Annotated[str, Field(pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """torch: "package.module:function" or "path/to/file.py:function", a function returning an nn.Module
+    mapping a batch ``(b, *input_shape)`` to ``(b, classes)`` logits; a file path is relative to this file."""
+    input_shape: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=4)] | None = None
+    """torch: one sample's shape, e.g. [1, 8, 8] for 8x8 grey images; rows of data are reshaped to it."""
+    optimiser: Literal["sgd", "adam"] = "sgd"
+    """torch: the local optimiser (learning rate, epochs and batch size are in [training]); loss is cross-entropy."""
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """torch with sgd: momentum."""
+    valuation_memory_mb: Annotated[int, Field(ge=16, le=65536)] = 256
+    """torch: memory one chunk of batched coalition evaluations may use."""
+    threads: Annotated[int, Field(ge=1, le=256)] = 1
+    """torch: intra-op CPU threads. One is fastest for small networks and for serving single rows (measured on
+    2 busy cores: a one-image call 0.16 ms with one thread, 2.3 ms with two); raise it for large networks on
+    idle cores."""
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ModelSettings:
+        if self.kind == "torch" and (self.factory is None or self.input_shape is None):
+            raise ValueError('kind = "torch" needs factory = "module:function" and input_shape = [...]')
+        if self.kind == "logistic_regression" and (self.factory is not None or self.input_shape is not None):
+            raise ValueError('factory and input_shape are used only with kind = "torch"')
+        return self
 
 
 class TrainingSettings(_Strict):
@@ -193,6 +230,20 @@ class ConsortiumConfig(_Strict):
     privacy: PrivacySettingsModel = PrivacySettingsModel()
     federation: FederationSettings = FederationSettings()
     members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
+    _source: str = PrivateAttr(default="")
+    """The file this was read from (``load_config``), named in errors found later (e.g. a model factory's)."""
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        """The same settings are the same consortium, whichever file they were read from."""
+        if not isinstance(other, ConsortiumConfig):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _check_members(self) -> ConsortiumConfig:
@@ -203,14 +254,32 @@ class ConsortiumConfig(_Strict):
         for member in self.members:
             if member.copy_of is not None and member.copy_of not in names:
                 raise ValueError(f"member {member.name!r} has copy_of={member.copy_of!r}, which is not a member")
-            if member.csv is None and self.data.dataset is None:
-                raise ValueError(f"member {member.name!r} has no csv and [data] names no dataset to split")
+            sources = [k for k in ("csv", "images", "npz") if getattr(member, k) is not None]
+            if len(sources) > 1:
+                raise ValueError(f"member {member.name!r} sets {' and '.join(sources)}; give one data source")
+            if not sources and self.data.dataset is None:
+                raise ValueError(f"member {member.name!r} has no csv, images or npz and [data] names no dataset")
         if self.data.classes is not None and len(set(self.data.classes)) != len(self.data.classes):
             raise ValueError(f"[data] classes lists a label twice: {self.data.classes}")
-        if any(m.csv is not None for m in self.members) and (
-            self.data.validation_csv is None or self.data.test_csv is None
+        coordinator = [
+            k
+            for k in ("csv", "npz", "images")
+            if getattr(self.data, f"validation_{k}") is not None or getattr(self.data, f"test_{k}") is not None
+        ]
+        if len(coordinator) > 1:
+            raise ValueError(f"[data] sets validation/test as {' and '.join(coordinator)}; give one kind")
+        if coordinator:
+            kind = coordinator[0]
+            if getattr(self.data, f"validation_{kind}") is None or getattr(self.data, f"test_{kind}") is None:
+                raise ValueError(f"[data] needs both validation_{kind} and test_{kind}")
+        if (
+            any(m.csv is not None or m.images is not None or m.npz is not None for m in self.members)
+            and not coordinator
         ):
-            raise ValueError("members with csv data need [data] validation_csv and test_csv for the coordinator")
+            raise ValueError(
+                "members with their own data need the coordinator's validation and test splits: [data] "
+                "validation_csv and test_csv (or validation_npz and test_npz, or validation_images and test_images)"
+            )
         if self.privacy.clipping != "off" and self.valuation.aggregator != "fedavg":
             raise ValueError(
                 "differential privacy is accounted for the fedavg aggregator only; set [valuation] "
@@ -300,17 +369,29 @@ def load_config(path: Path) -> ConsortiumConfig:
     """Parse and validate a consortium file; relative data paths are resolved against the file's folder."""
     config = _load_model(path, ConsortiumConfig, "consortium file")
     base = path.resolve().parent
-    members = [m.model_copy(update={"csv": _resolve(m.csv, base)}) for m in config.members]
+    members = [
+        m.model_copy(update={k: _resolve(getattr(m, k), base) for k in ("csv", "images", "npz")})
+        for m in config.members
+    ]
     data = config.data.model_copy(
         update={
-            "validation_csv": _resolve(config.data.validation_csv, base),
-            "test_csv": _resolve(config.data.test_csv, base),
+            f"{split}_{kind}": _resolve(getattr(config.data, f"{split}_{kind}"), base)
+            for split in ("validation", "test")
+            for kind in ("csv", "npz", "images")
         }
     )
+    factory = config.model.factory
+    if factory is not None and factory.rpartition(":")[0].endswith(".py"):
+        file, _, function = factory.rpartition(":")
+        config = config.model_copy(
+            update={"model": config.model.model_copy(update={"factory": f"{_resolve(Path(file), base)}:{function}"})}
+        )
     federation = config.federation.model_copy(
         update={"node_keys": {m: _resolve(k, base) for m, k in config.federation.node_keys.items()}}
     )
-    return config.model_copy(update={"members": members, "data": data, "federation": federation})
+    config = config.model_copy(update={"members": members, "data": data, "federation": federation})
+    config._source = str(path)
+    return config
 
 
 def with_members(config: ConsortiumConfig, count: int) -> ConsortiumConfig:

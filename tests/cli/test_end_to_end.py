@@ -72,7 +72,7 @@ def test_a_tampered_model_artifact_fails_the_audit(tmp_path: Path) -> None:
     import numpy as np
 
     with np.load(artifact) as data:
-        np.savez(artifact, W=data["W"] * 1.01, b=data["b"])
+        np.savez(artifact, p0=data["p0"] * 1.01, p1=data["p1"])
     result = fairshare("audit", home=tmp_path, check=False)
     assert result.returncode == 2
     assert "different model for rounds [2]" in result.stdout

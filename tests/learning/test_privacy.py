@@ -14,7 +14,7 @@ from flwr.supercore.privacy_accounting import (
 from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
 from fairshare.errors import LearningError
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
 from fairshare.learning.runner import FederationSpec, run_federation
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity, fedavg

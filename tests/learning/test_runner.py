@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from fairshare.errors import LearningError
-from fairshare.learning.model import LogisticRegression, params_hash
+from fairshare.learning.logistic import LogisticRegression
+from fairshare.learning.model import params_hash
 from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
 from fairshare.learning.strategy import RoundUpdates, fedavg
 

@@ -9,7 +9,7 @@ from eth_account import Account
 from flwr.app import Message
 
 from fairshare.learning import clientapp
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.learning.runner import FederationSpec, InProcessGrid, MemberSpec, run_federation
 from fairshare.learning.serverapp import TrainingSettings, make_server_app, run_rounds
 from fairshare.learning.signing import UpdateClaim, UpdateRejected, sign_claim, verify_claim

@@ -15,7 +15,7 @@ from eth_account import Account
 from fastapi.testclient import TestClient
 from tests.cli.test_end_to_end import REPO, fairshare
 
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.ledger.receipts import ReceiptSigner
 from fairshare.serving.app import create_app
 from fairshare.serving.receipting import Receipting

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.serving.conftest import PRICE
 
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.serving.app import create_app
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.store import UsageStore

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tests.serving.conftest import PRICE
 
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.serving.app import create_app
 from fairshare.serving.released import ReleasedModel
 from fairshare.serving.server import running

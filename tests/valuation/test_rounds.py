@@ -5,7 +5,7 @@ import pytest
 
 from fairshare.errors import ValuationError
 from fairshare.learning.data import Standardizer, holdout, load_builtin, partition
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.valuation import (
     Settlement,
     ValuationConfig,

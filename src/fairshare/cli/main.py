@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fairshare.errors import FairshareError, GovernanceError
 
@@ -618,7 +619,8 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # click returns an Exit's code instead of raising it here
     except FairshareError as exc:
-        errors.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        # escaped: messages name TOML sections ("[model] factory"), which rich would take for markup and drop
+        errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from eth_utils import to_checksum_address
 
-from fairshare.config import ConsortiumConfig, load_config, save_config, with_members
+from fairshare.config import ConsortiumConfig, DataSettings, MemberSettings, load_config, save_config, with_members
 from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, new_run, write_record
 from fairshare.errors import ConfigError, DataError
 from fairshare.learning.data import (
@@ -26,17 +26,44 @@ from fairshare.learning.data import (
     save_partition,
     without_rows,
 )
+from fairshare.learning.factory import build_model
+from fairshare.learning.images import load_image_folder, load_image_npz
+from fairshare.learning.model import ModelSpec
 from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
 from fairshare.ledger.deploy import ShareRule
 from fairshare.valuation import ValuationPolicy, record_fingerprints
 
-__all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "prepare_data", "resolve_config"]
+__all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "model_spec", "prepare_data", "resolve_config"]
 
 TEST_TOKEN_FLOAT = 10**30
 """Development tokens minted to the operator when a run pays in "test-stablecoin"."""
 
 GAS_ALLOWANCE_WEI = 10**17
 """Native coin sent to each member account so it can pay gas for its own withdrawals and votes."""
+
+
+def _image_data(member: MemberSettings) -> Dataset | None:
+    """A member's own images: a folder of images per class, or an images .npz (its train split)."""
+    if member.images is not None:
+        return load_image_folder(member.images)
+    if member.npz is not None:
+        return load_image_npz(member.npz, "train")
+    return None
+
+
+def _coordinator_images(data: DataSettings) -> tuple[Dataset, Dataset] | None:
+    """The coordinator's own validation and test images, when the file names them."""
+    if data.validation_npz is not None and data.test_npz is not None:
+        return load_image_npz(data.validation_npz, "validation"), load_image_npz(data.test_npz, "test")
+    if data.validation_images is not None and data.test_images is not None:
+        return load_image_folder(data.validation_images), load_image_folder(data.test_images)
+    return None
+
+
+def _same_classes(parts: dict[str, Dataset]) -> dict[str, Dataset]:
+    """Every file counts classes up to its own largest label; the model has as many as the largest of them."""
+    classes = max(d.n_classes for d in parts.values())
+    return {k: Dataset(d.X, d.y, classes, d.feature_names, d.name) for k, d in parts.items()}
 
 
 def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dataset, dict[str, Dataset]]:
@@ -48,10 +75,13 @@ def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dat
     """
     data = config.data
     files = {m.name: read_csv(m.csv, data.label) for m in config.members if m.csv is not None}
-    split_members = [m for m in config.members if m.csv is None and m.copy_of is None]
+    images = {m.name: rows for m in config.members if (rows := _image_data(m)) is not None}
+    split_members = [m for m in config.members if m.name not in files and m.name not in images and m.copy_of is None]
+    coordinator_images = _coordinator_images(data)
     bundled = None
-    if data.dataset is not None and (split_members or data.validation_csv is None):
+    if data.dataset is not None and (split_members or (data.validation_csv is None and coordinator_images is None)):
         bundled = holdout(load_builtin(data.dataset), data.validation_fraction, data.test_fraction, seed=data.seed)
+    own: dict[str, Dataset] = dict(images)
     if data.validation_csv is not None and data.test_csv is not None:
         coordinator = read_csv(data.validation_csv, data.label), read_csv(data.test_csv, data.label)
         classes = tuple(data.classes) if data.classes is not None else class_list(*coordinator)
@@ -61,11 +91,13 @@ def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dat
                 f"{data.dataset!r} has {bundled[0].n_classes}; set [data] classes to as many labels, in its order"
             )
         validation, test = (encode_labels(t, classes) for t in coordinator)
-        own = {name: encode_labels(rows, classes) for name, rows in files.items()}
-    else:  # no CSV member: ConsortiumConfig requires the coordinator's files when there is one
-        assert bundled is not None and not files
+        own.update({name: encode_labels(rows, classes) for name, rows in files.items()})
+    elif coordinator_images is not None:
+        assert not files  # ConsortiumConfig requires the coordinator's CSV files for CSV members
+        validation, test = coordinator_images
+    else:  # no member of its own data: ConsortiumConfig requires the coordinator's files when there is one
+        assert bundled is not None and not files and not images
         _, validation, test = bundled
-        own = {}
     if split_members:
         assert bundled is not None
         pool = without_rows(bundled[0], validation, test)
@@ -74,7 +106,8 @@ def _coordinator_and_member_data(config: ConsortiumConfig) -> tuple[Dataset, Dat
     for member in config.members:
         if member.copy_of is not None:
             own[member.name] = own[member.copy_of]
-    return validation, test, own
+    aligned = _same_classes({"/validation": validation, "/test": test, **own})
+    return aligned.pop("/validation"), aligned.pop("/test"), aligned
 
 
 def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
@@ -85,6 +118,7 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
     Returns each member's row count.
     """
     validation, test, members = _coordinator_and_member_data(config)
+    build_model(model_spec(config, validation.X.shape[1], validation.n_classes))  # a bad factory fails before any file
     scaler = Standardizer.fit(validation)
     save_partition(scaler.transform(validation), paths.coordinator_dir / "validation.npz")
     save_partition(scaler.transform(test), paths.coordinator_dir / "test.npz")
@@ -96,6 +130,24 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
         np.save(paths.data_dir / f"{name}.fingerprints.npy", record_fingerprints(scaled.X, salt))
         sizes[name] = len(part.y)
     return sizes
+
+
+def model_spec(config: ConsortiumConfig, n_features: int, n_classes: int) -> ModelSpec:
+    """The ``[model]`` section as the spec the coordinator and every node build the same model from."""
+    model = config.model
+    return ModelSpec(
+        kind=model.kind,
+        n_features=n_features,
+        n_classes=n_classes,
+        l2=model.l2,
+        factory=model.factory,
+        input_shape=tuple(model.input_shape) if model.input_shape is not None else None,
+        optimiser=model.optimiser,
+        momentum=model.momentum,
+        valuation_memory_mb=model.valuation_memory_mb,
+        threads=model.threads,
+        source=config.source,
+    )
 
 
 def resolve_config(config_path: Path, members: int | None = None, rounds: int | None = None) -> ConsortiumConfig:

@@ -47,6 +47,7 @@ def _snapshot(run: Run) -> dict[str, object]:
         "description": run.config.description,
         "chain": {"url": run.record.chain_url, "chain_id": run.record.chain_id, **run.record.deployment},
         "released_model": policy.released_model.hex() if any(policy.released_model) else None,
+        "model": _model_description(run),
         "currency": _currency(run),
         "policy": {
             "price_per_row": str(policy.price_per_row),
@@ -116,6 +117,21 @@ def _named_votes(proposal: dict[str, object], names: dict[str, str]) -> dict[str
     ]
     proposer = str(proposal.get("proposer", ""))
     return {**proposal, "votes": votes, "proposer_name": names.get(proposer, proposer)}
+
+
+def _model_description(run) -> dict[str, object]:
+    """What the consortium trains and serves: the kind, the factory (a PyTorch network) and its size."""
+    from fairshare.consortium.training import model_for
+
+    settings = run.config.model
+    model = model_for(run)
+    return {
+        "kind": settings.kind,
+        "factory": settings.factory,
+        "input_shape": settings.input_shape or [model.n_features],
+        "classes": model.n_classes,
+        "parameters": sum(int(p.size) for p in model.init_params(0)),
+    }
 
 
 def _accuracy(run) -> list[dict[str, float]]:

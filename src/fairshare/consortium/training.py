@@ -19,10 +19,12 @@ import numpy as np
 from flwr.serverapp import Grid
 
 from fairshare.consortium.session import Run
+from fairshare.consortium.setup import model_spec
 from fairshare.consortium.view import RoundReport, View
 from fairshare.errors import LearningError
 from fairshare.learning.data import load_partition
-from fairshare.learning.model import LogisticRegression, Params, params_hash
+from fairshare.learning.factory import build_model
+from fairshare.learning.model import Model, Params, params_hash
 from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
@@ -43,19 +45,24 @@ SCORE_SCALE = 10**9
 
 
 def save_model(path: Path, params: Params) -> None:
+    """The parameters as ``p0, p1, ...`` in order, whatever the model (dtype and shape kept: the hash holds)."""
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, W=params[0], b=params[1])
+    np.savez(tmp, **{f"p{k}": p for k, p in enumerate(params)})
     tmp.replace(path)
 
 
 def load_model(path: Path) -> Params:
-    with np.load(path) as data:
-        return [data["W"], data["b"]]
+    """Reads ``p0, p1, ...`` (and ``W, b``, the logistic regression's artifacts before models were pluggable)."""
+    with np.load(path, allow_pickle=False) as data:
+        if "W" in data.files:
+            return [data["W"], data["b"]]
+        return [data[f"p{k}"] for k in range(len(data.files))]
 
 
-def model_for(run: Run) -> LogisticRegression:
+def model_for(run: Run) -> Model:
+    """The consortium's model (``[model]``), sized by the coordinator's validation data."""
     validation = load_partition(run.paths.coordinator_dir / "validation.npz")
-    return LogisticRegression(validation.X.shape[1], validation.n_classes, l2=run.config.model.l2)
+    return build_model(model_spec(run.config, validation.X.shape[1], validation.n_classes))
 
 
 def privacy_settings(run: Run) -> PrivacySettings | None:
@@ -85,7 +92,7 @@ class _Valued:
 class RoundRecorder:
     """The round hook (value and aggregate) and, once the round's model is released, its record on chain."""
 
-    def __init__(self, run: Run, model: LogisticRegression) -> None:
+    def __init__(self, run: Run, model: Model) -> None:
         self.run = run
         self.model = model
         self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")

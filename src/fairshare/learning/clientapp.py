@@ -31,7 +31,9 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from fairshare.errors import LearningError
 from fairshare.learning.data import Dataset, load_partition
-from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.factory import build_model
+from fairshare.learning.logistic import LogisticRegression
+from fairshare.learning.model import Model, ModelSpec, Params
 from fairshare.learning.privacy import clip_update
 from fairshare.learning.signing import SIGNATURE, UpdateClaim, sign_claim
 from fairshare.ledger.keystore import load_key_file
@@ -92,7 +94,7 @@ def _partition(path: str) -> Dataset:
 
 
 def local_update(
-    model: LogisticRegression,
+    model: Model,
     global_params: Params,
     data: Dataset,
     behaviour: str,
@@ -135,7 +137,7 @@ def train(msg: Message, context: Context) -> Message:
     behaviour = str(context.node_config.get("behaviour", "honest"))
     config = msg.content["config"]
     global_params = msg.content["arrays"].to_numpy_ndarrays()
-    model = LogisticRegression(data.X.shape[1], data.n_classes, l2=float(config["l2"]))
+    model = _model(str(config["model"]), data)
     model.check(global_params)
     round_id = int(config["server-round"]) + int(config.get("round-offset", 0))
     params = local_update(
@@ -160,6 +162,21 @@ def train(msg: Message, context: Context) -> Message:
     return Message(content=content, reply_to=msg)
 
 
+def _shape(data: Dataset) -> tuple[int, int]:
+    return data.X.shape[1], data.n_classes
+
+
+def _model(spec_json: str, data: Dataset) -> Model:
+    """The consortium's model as the round's config describes it (the coordinator's spec), checked against
+    this node's data: the same network the coordinator values and releases."""
+    spec = ModelSpec.from_json(spec_json)
+    if spec.n_features != data.X.shape[1]:
+        raise LearningError(
+            f"this node's data has {data.X.shape[1]} features per row; the consortium's model takes {spec.n_features}"
+        )
+    return build_model(spec)
+
+
 def _member_seed(seed: int, round_id: int, member: str) -> int:
     """Reproducible per member and round, whatever node id the runtime assigned."""
     digest = hashlib.sha256(f"{seed}/{round_id}/{member}".encode()).digest()
@@ -170,7 +187,8 @@ def _member_seed(seed: int, round_id: int, member: str) -> int:
 def evaluate(msg: Message, context: Context) -> Message:
     data = _partition(_node_setting(context, "data-path"))
     params = msg.content["arrays"].to_numpy_ndarrays()
-    model = LogisticRegression(data.X.shape[1], data.n_classes)
+    config = msg.content.get("config", ConfigRecord())
+    model = _model(str(config["model"]), data) if "model" in config else LogisticRegression(*_shape(data))
     model.check(params)
     metrics = MetricRecord(
         {

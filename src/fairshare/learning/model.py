@@ -1,21 +1,29 @@
-"""Multinomial logistic regression in numpy, with parameters as ``list[numpy.ndarray]`` (Flower's convention).
+"""What every model fairshare trains, values, releases and serves provides, and the parameters it travels as.
 
-Parameters are ``[W, b]`` with ``W`` of shape ``(n_features, n_classes)`` and ``b`` of shape ``(n_classes,)``.
-The logits ``X @ W + b`` are *linear in the parameters*: the logits of ``params + delta`` are the logits of
-``params`` plus ``X @ dW + db``. Valuation relies on this to build any coalition's model from per-member
-validation-logit deltas without a forward pass per coalition (``linear_in_params = True``).
+Parameters are ``list[numpy.ndarray]`` (Flower's convention) whatever the model: signatures, the hash recorded
+on chain, differential privacy, the audit and the deployment runtime never look inside a model. Two models
+implement the ``Model`` protocol: ``LogisticRegression`` (numpy, no extra dependency, the default) and
+``TorchModel`` (any ``torch.nn.Module`` a factory function returns; the ``torch`` extra). ``ModelSpec`` is the
+small, JSON-serialisable description from which the coordinator and every member's node build the same model
+(``fairshare.learning.factory.build_model``).
+
+Every model is a classifier over flat rows ``X`` of shape ``(m, n_features)``; an image model reshapes them
+to its ``input_shape`` itself, so data files, the Standardizer, the API's rows and the usage ledger are the
+same for every model.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal, Protocol
 
 import numpy as np
 
 from fairshare.errors import LearningError
 
-__all__ = ["LogisticRegression", "Params", "params_hash"]
+__all__ = ["LogitClassifier", "Model", "ModelSpec", "Params", "log_softmax", "params_hash"]
 
 Params = list[np.ndarray]
 
@@ -35,63 +43,38 @@ def params_hash(params: Params) -> bytes:
     return digest.digest()
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-@dataclass(frozen=True)
-class LogisticRegression:
-    """Softmax regression with L2 penalty, trained by mini-batch gradient descent.
+class Model(Protocol):
+    """A classifier whose parameters are ``list[numpy.ndarray]``.
 
-    ``l2`` is the penalty on ``W`` (not ``b``) added to the mean log-loss during local training.
+    ``linear_in_params`` is True only when ``logits(params + delta) == logits(params) + logits(delta) -
+    logits(0)``: valuation then rebuilds coalitions from logit deltas without any forward pass.
     """
 
     n_features: int
     n_classes: int
-    l2: float = 1e-3
-    linear_in_params: bool = True
+    linear_in_params: bool
 
-    def init_params(self, seed: int = 0) -> Params:
-        """Zero weights: a deterministic start, so every run with the same seed and data is reproducible."""
-        del seed  # zero init is already deterministic; the argument keeps the interface uniform
-        return [np.zeros((self.n_features, self.n_classes)), np.zeros(self.n_classes)]
+    @property
+    def spec(self) -> ModelSpec:
+        """What a member's node builds this same model from."""
+        ...
 
-    def check(self, params: Params) -> None:
-        """Raise ``LearningError`` unless ``params`` has this model's shapes and only finite values."""
-        shapes = [(self.n_features, self.n_classes), (self.n_classes,)]
-        if len(params) != 2 or [tuple(p.shape) for p in params] != shapes:
-            found = [tuple(np.shape(p)) for p in params]
-            raise LearningError(f"model parameters have shapes {found}; expected {shapes}")
-        if not all(np.isfinite(p).all() for p in params):
-            raise LearningError("model parameters contain NaN or Inf")
+    def init_params(self, seed: int = 0) -> Params: ...
 
-    def logits(self, params: Params, X: np.ndarray) -> np.ndarray:
-        """``X @ W + b``: shape ``(n_samples, n_classes)``; linear in ``params``."""
-        W, b = params
-        return X @ W + b
+    def check(self, params: Params) -> None: ...
 
-    def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
-        return np.exp(_log_softmax(self.logits(params, X)))
+    def logits(self, params: Params, X: np.ndarray) -> np.ndarray: ...
 
-    def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
-        return self.logits(params, X).argmax(axis=1)
+    def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray: ...
 
-    def log_loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
-        """Mean negative log-likelihood of the true labels (no penalty)."""
-        logp = _log_softmax(self.logits(params, X))
-        return float(-logp[np.arange(len(y)), y].mean())
+    def log_loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float: ...
 
-    def accuracy(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
-        return float((self.predict(params, X) == y).mean())
-
-    def gradient(self, params: Params, X: np.ndarray, y: np.ndarray) -> Params:
-        """Gradient of mean log-loss + ``l2/2 * ||W||^2``."""
-        W, _ = params
-        probs = np.exp(_log_softmax(self.logits(params, X)))
-        probs[np.arange(len(y)), y] -= 1.0
-        probs /= len(y)
-        return [X.T @ probs + self.l2 * W, probs.sum(axis=0)]
+    def accuracy(self, params: Params, X: np.ndarray, y: np.ndarray) -> float: ...
 
     def fit_local(
         self,
@@ -103,16 +86,69 @@ class LogisticRegression:
         learning_rate: float,
         batch_size: int,
         rng: np.random.Generator,
-    ) -> Params:
-        """Local training from ``params``; returns new arrays and never mutates the input."""
-        if len(y) == 0:
-            raise LearningError("cannot train on an empty partition")
-        W, b = (p.astype(np.float64, copy=True) for p in params)
-        for _ in range(epochs):
-            order = rng.permutation(len(y))
-            for start in range(0, len(y), batch_size):
-                idx = order[start : start + batch_size]
-                gW, gb = self.gradient([W, b], X[idx], y[idx])
-                W -= learning_rate * gW
-                b -= learning_rate * gb
-        return [W, b]
+    ) -> Params: ...
+
+
+class LogitClassifier:
+    """Probabilities, predictions, log-loss and accuracy from ``logits``: one definition for every model."""
+
+    def logits(self, params: Params, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
+        return np.exp(log_softmax(self.logits(params, X)))
+
+    def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
+        return self.logits(params, X).argmax(axis=1)
+
+    def log_loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
+        """Mean negative log-likelihood of the true labels (no penalty)."""
+        logp = log_softmax(self.logits(params, X))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    def accuracy(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
+        return float((self.predict(params, X) == y).mean())
+
+
+def check_shapes(params: Params, shapes: list[tuple[int, ...]]) -> None:
+    """Raise ``LearningError`` unless ``params`` has exactly ``shapes`` and only finite values."""
+    found = [tuple(np.shape(p)) for p in params]
+    if found != shapes:
+        raise LearningError(f"model parameters have shapes {found}; expected {shapes}")
+    if not all(np.isfinite(p).all() for p in params):
+        raise LearningError("model parameters contain NaN or Inf")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build the consortium's model, identically on the coordinator and on every node.
+
+    ``factory`` is ``"package.module:function"`` or ``"/abs/path/file.py:function"`` (a function taking no
+    arguments and returning a ``torch.nn.Module``); ``source`` is the consortium file it was read from, named
+    in errors. It travels to members' nodes as JSON inside each round's config.
+    """
+
+    kind: Literal["logistic_regression", "torch"]
+    n_features: int
+    n_classes: int
+    l2: float = 1e-3
+    factory: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    optimiser: Literal["sgd", "adam"] = "sgd"
+    momentum: float = 0.0
+    valuation_memory_mb: int = 256
+    threads: int = 1
+    source: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            raw = json.loads(text)
+            if raw.get("input_shape") is not None:
+                raw["input_shape"] = tuple(int(d) for d in raw["input_shape"])
+            return cls(**raw)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise LearningError(f"the round's model description is not valid: {exc}") from exc

@@ -36,7 +36,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from fairshare.errors import LearningError
 from fairshare.learning import clientapp
 from fairshare.learning.data import Dataset
-from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.model import Model, Params
 from fairshare.learning.privacy import PrivacySettings
 from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app, run_rounds
 from fairshare.learning.strategy import RoundHook, UpdateIdentity
@@ -57,7 +57,7 @@ class MemberSpec:
 
 @dataclass(frozen=True)
 class FederationSpec:
-    model: LogisticRegression
+    model: Model
     members: Sequence[MemberSpec]
     rounds: int
     local_epochs: int

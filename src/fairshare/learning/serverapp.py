@@ -16,7 +16,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy
 
 from fairshare.learning.data import Dataset
-from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.model import Model, Params
 from fairshare.learning.privacy import PrivacySettings, dp_strategy
 from fairshare.learning.strategy import HookedFedAvg, RoundHook, RoundUpdates, SignedUpdates, UpdateIdentity
 
@@ -44,7 +44,7 @@ class TrainingSettings:
 
 def run_rounds(
     grid: Grid,
-    model: LogisticRegression,
+    model: Model,
     initial: Params,
     settings: TrainingSettings,
     test: Dataset,
@@ -94,7 +94,7 @@ def run_rounds(
                 "learning-rate": settings.learning_rate,
                 "batch-size": settings.batch_size,
                 "seed": settings.seed,
-                "l2": model.l2,
+                "model": model.spec.to_json(),
                 "round-offset": offset,
             }
         ),

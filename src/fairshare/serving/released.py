@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fairshare.errors import ServingError
-from fairshare.learning.model import LogisticRegression, Params
+from fairshare.learning.model import Model, Params
 from fairshare.serving.http_errors import NotReleased
 
 __all__ = ["ModelSource", "NotReleased", "ReleasedModel"]
@@ -22,7 +22,7 @@ __all__ = ["ModelSource", "NotReleased", "ReleasedModel"]
 
 @dataclass(frozen=True)
 class ReleasedModel:
-    model: LogisticRegression
+    model: Model
     params: Params
     model_hash: str
     feature_names: tuple[str, ...] = ()

@@ -11,8 +11,9 @@ for pulling the model's class prior towards its own mix.
 
 Linear predictors (``linear_in_params``) never rebuild a model: each member's validation-logit change
 ``D_i = logits(delta_i)`` is computed once, and a coalition's logits are ``base + sum_{i in S} a_i * D_i``,
-evaluated for many coalitions at once as a matrix product. Any other predictor (or a non-linear aggregator)
-plugs in through ``Predictor.logits`` and costs one forward pass per coalition.
+evaluated for many coalitions at once as a matrix product. A predictor with ``batched_logits`` (a PyTorch
+network) evaluates chunks of coalitions in one vectorised pass (``valuation.batched``). Any other predictor (or
+a non-linear aggregator) plugs in through ``Predictor.logits`` and costs one forward pass per coalition.
 """
 
 from __future__ import annotations
@@ -174,9 +175,13 @@ def make_game(
     w = w / w.sum()
     fn = UTILITIES[utility]
     params = [members[p] for p in players]
+    deltas = [[m - g for m, g in zip(p, global_params, strict=True)] for p in params]
     if predictor.linear_in_params and aggregator is None:
-        deltas = [[m - g for m, g in zip(p, global_params, strict=True)] for p in params]
         evaluate = _linear_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)
+    elif aggregator is None and hasattr(predictor, "batched_logits"):
+        from fairshare.valuation.batched import batched_evaluator
+
+        evaluate = batched_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)  # type: ignore[arg-type]
     else:
         evaluate = _forward_evaluator(predictor, global_params, params, w, X_val, y_val, fn, aggregator)
     empty = float(evaluate(np.zeros((1, len(players)), dtype=bool))[0])

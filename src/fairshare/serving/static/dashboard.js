@@ -41,6 +41,13 @@ async function load() {
 
 const RENDER = {};
 
+// "torch network fairshare.examples_models:make_cnn, input 1×8×8, 10 classes, 3,658 parameters"
+function describeModel(m) {
+  if (!m) return '';
+  const kind = m.kind === 'torch' ? `torch network ${m.factory}` : 'logistic regression';
+  return `${kind}, input ${m.input_shape.join('×')}, ${m.classes} classes, ${m.parameters.toLocaleString('en')} parameters`;
+}
+
 RENDER['overview'] = function (d) {
   const a = d.audit;
   const model = d.released_model
@@ -48,7 +55,7 @@ RENDER['overview'] = function (d) {
     : '<span data-test="model">none yet</span><small>the paid API answers 503 until members release a model</small>';
   document.getElementById('main').innerHTML = `
    <div class="cards">
-    <div class="card">released model<b>${model}</b></div>
+    <div class="card">released model<b>${model}</b><small data-test="model-kind">${esc(describeModel(d.model))}</small></div>
     <div class="card">latest accuracy<b data-test="accuracy">${d.accuracy.length ? d.accuracy[d.accuracy.length-1].accuracy.toFixed(3) : '-'}</b></div>
     <div class="card">revenue distributed<b>${money(d.revenue.deposited, 'deposited')}</b></div>
     <div class="card">unsettled revenue<b>${money(d.revenue.unsettled, 'unsettled')}</b></div>
