@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from tests.ledger.conftest import make_consortium
 from tests.serving.conftest import PRICE
 
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.ledger.receipts import ReceiptSigner, SignedReceipt
 from fairshare.ledger.vault import OperatorVault, VaultClient, key_hash
 from fairshare.ledger.vault_audit import vault_checks

@@ -10,6 +10,7 @@ from fairshare.learning.factory import build_model
 from fairshare.learning.model import ModelSpec
 from fairshare.valuation import ValuationConfig, make_game, value_round
 from fairshare.valuation.batched import chunk_size
+from fairshare.valuation.calibration import calibrated_log_likelihood
 
 pytest.importorskip("torch")
 
@@ -89,7 +90,10 @@ def test_value_round_on_a_network_pays_the_deployed_model(round_setting, method:
     assert valuation.values["m3"] == 0.0
     assert "m4" in valuation.flags and valuation.values["m4"] < 0
     assert all(valuation.values[m] > 0 for m in ("m0", "m1", "m2"))
-    # efficiency: the paid values add up to what the deployed model gained on the validation split
-    gained = model.log_loss(start, val.X, val.y) - model.log_loss(deployed, val.X, val.y)
+    # efficiency: the paid values add up to what the deployed model gained by the default utility
+    gained = float(
+        calibrated_log_likelihood(model.logits(deployed, val.X), val.y)
+        - calibrated_log_likelihood(model.logits(start, val.X), val.y)
+    )
     paid = sum(v for m, v in valuation.values.items() if valuation.weights[m] > 0)
     assert paid == pytest.approx(gained, abs=1e-5)

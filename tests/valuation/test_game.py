@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fairshare.learning.data import Standardizer, holdout, load_builtin, partition
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.valuation import make_game
 from fairshare.valuation.calibration import calibrated_log_likelihood, class_offsets
 from fairshare.valuation.game import log_likelihood
