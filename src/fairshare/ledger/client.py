@@ -93,8 +93,10 @@ class LedgerClient:
             else None
         )
         self.governor = contract_at(chain, "Governor", deployment.governor)
+        self.committee = contract_at(chain, "ScoreCommittee", deployment.committee) if deployment.committee else None
         check_same_chain(chain, deployment)  # our code is there; is it still this run's deployment?
-        self.index = EventIndex(chain.w3, [self.revenue, self.log, self.governor], deployment.block, index_path)
+        contracts = [self.revenue, self.log, self.governor] + ([self.committee] if self.committee else [])
+        self.index = EventIndex(chain.w3, contracts, deployment.block, index_path)
 
     def events(self, contract: Any, name: str) -> list[IndexedEvent]:
         """Every ``name`` event of ``contract`` in chain order (through the index)."""

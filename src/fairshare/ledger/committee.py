@@ -1,0 +1,288 @@
+"""Typed calls on the ScoreCommittee: open a ballot, commit, reveal, propose, finalize, and read it all back.
+
+A ballot's reveals live in the calldata of the validators' ``reveal`` transactions (the contract stores only a
+hash of each); ``reveals`` reads them back by decoding those transactions, so anyone with the chain can
+recompute the medians. A validator must therefore call ``reveal`` directly from its account, not through
+another contract.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import encode
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from fairshare.errors import LedgerError
+from fairshare.ledger.chain import Chain
+from fairshare.ledger.deploy import Deployment, contract_at
+from fairshare.ledger.events import EventIndex
+
+__all__ = [
+    "Ballot",
+    "BallotOutcome",
+    "CommitteeClient",
+    "Reveal",
+    "RoundContext",
+    "commitment",
+    "scores_hash",
+]
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What a ballot's scores are about; members ascending by address (the TrainingLog's order)."""
+
+    round_id: int
+    model_hash: bytes
+    method: str
+    params: str
+    seed: int
+    members: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        checksummed = tuple(Web3.to_checksum_address(m) for m in self.members)
+        if list(checksummed) != sorted(checksummed, key=lambda a: int(a, 16)) or len(set(checksummed)) != len(
+            checksummed
+        ):
+            raise LedgerError("a round's members must be distinct and in ascending address order")
+        object.__setattr__(self, "members", checksummed)
+
+    def args(self) -> tuple[Any, ...]:
+        return (self.round_id, self.model_hash, self.method, self.params, self.seed, list(self.members))
+
+    def hash(self) -> bytes:
+        encoded = encode(["uint256", "bytes32", "string", "string", "uint256", "address[]"], list(self.args()))
+        return bytes(Web3.keccak(encoded))
+
+
+def commitment(ballot: int, validator: str, scores: Sequence[int], salt: bytes) -> bytes:
+    """keccak256(abi_encode(ballot, validator, scores, salt)): binding the validator stops a copied commitment."""
+    encoded = encode(["uint256", "address", "int256[]", "bytes32"], [ballot, validator, list(scores), salt])
+    return bytes(Web3.keccak(encoded))
+
+
+def scores_hash(scores: Sequence[int], weight: int) -> bytes:
+    """What the contract stores for a reveal: keccak256(abi_encode(scores, weight))."""
+    return bytes(Web3.keccak(encode(["int256[]", "uint256"], [list(scores), weight])))
+
+
+@dataclass(frozen=True)
+class Reveal:
+    validator: str
+    weight: int
+    scores: tuple[int, ...]
+    salt: bytes
+    block: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A ballot as its events tell it: who committed, who revealed what, who proposed, how it ended."""
+
+    ballot: int
+    round_id: int
+    context: bytes
+    members: int
+    commit_end: int
+    reveal_end: int
+    block: int
+    commitments: dict[str, bytes] = field(default_factory=dict)
+    reveals: dict[str, Reveal] = field(default_factory=dict)
+    proposals: tuple[tuple[str, bytes], ...] = ()
+    finalized: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BallotOutcome:
+    ballot: int
+    medians: list[int]
+    revealed: tuple[str, ...]
+    missing: tuple[str, ...]
+    gas: dict[str, int]
+
+
+class CommitteeClient:
+    def __init__(self, chain: Chain, deployment: Deployment, index: EventIndex | None = None) -> None:
+        if not deployment.committee:
+            raise LedgerError(f"consortium {deployment.name!r} has no score committee: it has a single scorer")
+        self.chain = chain
+        self.committee = contract_at(chain, "ScoreCommittee", deployment.committee)
+        self.index = index if index is not None and self.committee.address in index.contracts else None
+        if self.index is None:
+            self.index = EventIndex(chain.w3, [self.committee], deployment.block)
+
+    def _send(self, sender: LocalAccount, function: str, *args: Any, what: str) -> dict:
+        return dict(self.chain.send(sender, self.committee, function, *args, what=what))
+
+    # writes -----------------------------------------------------------------------------------------------
+
+    def open_round(self, oracle: LocalAccount, context: RoundContext) -> tuple[int, int]:
+        """Open a ballot for ``context``; returns (ballot id, gas)."""
+        receipt = self._send(
+            oracle,
+            "open_round",
+            context.round_id,
+            context.hash(),
+            len(context.members),
+            what=f"opening the ballot of round {context.round_id}",
+        )
+        event = self.committee.events.Opened().process_receipt(receipt)[0]
+        return int(event.args.ballot), int(receipt["gasUsed"])
+
+    def commit(self, validator: LocalAccount, ballot: int, scores: Sequence[int], salt: bytes) -> int:
+        receipt = self._send(
+            validator,
+            "commit",
+            ballot,
+            commitment(ballot, validator.address, scores, salt),
+            what=f"committing scores of {validator.address} to ballot {ballot}",
+        )
+        return int(receipt["gasUsed"])
+
+    def reveal(self, validator: LocalAccount, ballot: int, scores: Sequence[int], salt: bytes) -> int:
+        receipt = self._send(
+            validator, "reveal", ballot, list(scores), salt, what=f"revealing scores of {validator.address}"
+        )
+        return int(receipt["gasUsed"])
+
+    def propose(self, sender: LocalAccount, ballot: int, medians: Sequence[int]) -> int:
+        digest = bytes(Web3.keccak(encode(["int256[]"], [list(medians)])))
+        receipt = self._send(sender, "propose", ballot, digest, what=f"proposing the medians of ballot {ballot}")
+        return int(receipt["gasUsed"])
+
+    def finalize(self, sender: LocalAccount, ballot: int, context: RoundContext, medians: Sequence[int]) -> int:
+        receipt = self._send(
+            sender, "finalize", ballot, *context.args(), list(medians), what=f"finalizing ballot {ballot}"
+        )
+        return int(receipt["gasUsed"])
+
+    def finalize_on_chain(self, sender: LocalAccount, ballot: int, context: RoundContext) -> int:
+        """Recompute the medians on chain from every reveal of ``ballot`` (read back from the chain) and record."""
+        reveals = sorted(self.ballot(ballot).reveals.values(), key=lambda r: int(r.validator, 16))
+        receipt = self._send(
+            sender,
+            "finalize_on_chain",
+            ballot,
+            *context.args(),
+            [r.validator for r in reveals],
+            [r.weight for r in reveals],
+            [list(r.scores) for r in reveals],
+            what=f"recomputing the medians of ballot {ballot} on chain",
+        )
+        return int(receipt["gasUsed"])
+
+    def wait_until(self, block: int) -> None:
+        """Let the chain pass ``block`` (mines on development chains)."""
+        self.chain.mine(block + 1 - int(self.chain.w3.eth.block_number) - 1)
+
+    # reads ------------------------------------------------------------------------------------------------
+
+    def state(self, ballot: int) -> dict[str, int | bool]:
+        keys = ("commit_end", "reveal_end", "challenge_end", "members", "reveals", "finalized", "revealed_weight")
+        return dict(zip(keys, self.committee.functions.ballot_state(ballot).call(), strict=True))
+
+    def weights(self, at_block: int | None = None) -> dict[str, int]:
+        """Validator -> weight, from the ValidatorChanged events up to ``at_block`` (all when None)."""
+        weights: dict[str, int] = {}
+        for e in self.index.events(self.committee.address, "ValidatorChanged"):
+            if at_block is not None and e.block > at_block:
+                break
+            weights[e.args["account"]] = int(e.args["weight"])
+        return {a: w for a, w in weights.items() if w > 0}
+
+    def ballots(self) -> list[Ballot]:
+        """Every ballot with its commitments, reveals (decoded from their calldata), proposals and outcome."""
+        address = self.committee.address
+        out: dict[int, Ballot] = {}
+        for e in self.index.events(address, "Opened"):
+            b = int(e.args["ballot"])
+            out[b] = Ballot(
+                b,
+                int(e.args["round_id"]),
+                bytes(e.args["context"]),
+                int(e.args["members"]),
+                int(e.args["commit_end"]),
+                int(e.args["reveal_end"]),
+                e.block,
+            )
+        for e in self.index.events(address, "Committed"):
+            out[int(e.args["ballot"])].commitments[e.args["validator"]] = bytes(e.args["commitment"])
+        for e in self.index.events(address, "Revealed"):
+            b = int(e.args["ballot"])
+            scores, salt = self._revealed(e.tx_hash, b)
+            out[b].reveals[e.args["validator"]] = Reveal(
+                e.args["validator"], int(e.args["weight"]), scores, salt, e.block, e.tx_hash
+            )
+        proposals: dict[int, list[tuple[str, bytes]]] = {}
+        for e in self.index.events(address, "Proposed"):
+            proposals.setdefault(int(e.args["ballot"]), []).append((e.args["proposer"], bytes(e.args["medians_hash"])))
+        finalized = {
+            int(e.args["ballot"]): {**e.args, "block": e.block} for e in self.index.events(address, "Finalized")
+        }
+        return [
+            Ballot(
+                **{
+                    **b.__dict__,
+                    "proposals": tuple(proposals.get(k, ())),
+                    "finalized": finalized.get(k),
+                }
+            )
+            for k, b in sorted(out.items())
+        ]
+
+    def ballot(self, ballot: int) -> Ballot:
+        for b in self.ballots():
+            if b.ballot == ballot:
+                return b
+        raise LedgerError(f"no ballot {ballot} on the score committee")
+
+    def _revealed(self, tx_hash: str, ballot: int) -> tuple[tuple[int, ...], bytes]:
+        tx = self.chain.w3.eth.get_transaction(tx_hash)
+        try:
+            function, args = self.committee.decode_function_input(tx["input"])
+        except ValueError as exc:
+            raise LedgerError(f"reveal transaction {tx_hash} does not call reveal directly; cannot read it") from exc
+        if function.fn_name != "reveal" or int(args["ballot"]) != ballot:
+            raise LedgerError(f"transaction {tx_hash} is not the reveal for ballot {ballot}")
+        return tuple(int(s) for s in args["scores"]), bytes(args["salt"])
+
+    # the whole protocol, driven from one place (the in-process coordinator; tests) ------------------------------
+
+    def run_ballot(
+        self,
+        oracle: LocalAccount,
+        context: RoundContext,
+        scores: Mapping[str, Sequence[int]],
+        validators: Mapping[str, LocalAccount],
+        medians_for: Any,
+        *,
+        skip_reveal: frozenset[str] = frozenset(),
+        propose_medians: Sequence[int] | None = None,
+    ) -> BallotOutcome:
+        """Open, commit every vector, let the commit phase end, reveal (except ``skip_reveal``), propose the medians,
+        let the challenge window pass and finalize. ``medians_for(reveals, weights)`` computes the medians the
+        proposer posts (``propose_medians`` overrides it, to test a dishonest proposer)."""
+        gas: dict[str, int] = {}
+        ballot, gas["open"] = self.open_round(oracle, context)
+        salts = {v: secrets.token_bytes(32) for v in scores}
+        gas["commit"] = sum(self.commit(validators[v], ballot, s, salts[v]) for v, s in scores.items())
+        self.wait_until(int(self.state(ballot)["commit_end"]))
+        revealed = {v: s for v, s in scores.items() if v not in skip_reveal}
+        gas["reveal"] = sum(self.reveal(validators[v], ballot, s, salts[v]) for v, s in revealed.items())
+        self.wait_until(int(self.state(ballot)["reveal_end"]))
+        weights = {v: int(self.committee.functions.weight_of(v).call()) for v in revealed}
+        medians = list(medians_for(revealed, weights))
+        gas["propose"] = self.propose(oracle, ballot, propose_medians if propose_medians is not None else medians)
+        if propose_medians is not None and list(propose_medians) != medians:
+            gas["challenge"] = self.finalize_on_chain(oracle, ballot, context)  # within the window: overturned
+        else:
+            self.wait_until(int(self.state(ballot)["challenge_end"]))
+            gas["finalize"] = self.finalize(oracle, ballot, context, medians)
+        missing = tuple(v for v in scores if v in skip_reveal)
+        return BallotOutcome(ballot, medians, tuple(revealed), missing, gas)

@@ -1,0 +1,429 @@
+# pragma version ~=0.4.3
+"""
+@title ScoreCommittee
+@notice No single party decides the scores: admitted validators commit to their score vectors, reveal
+        them once every commit is in, and a round's scores are the two-sided weighted median of the
+        revealed vectors, member by member. The median is then recorded in the TrainingLog, which mints
+        the shares, so shares come from medians.
+@dev One ballot per attempt to record a round (a coordinator that crashed mid-round opens a new one;
+     only one ballot per round can ever be recorded, because the TrainingLog takes rounds in order).
+     Phases, in blocks, fixed when the ballot opens:
+         commit   block <= commit_end                       commit(keccak(ballot, validator, scores, salt))
+         reveal   commit_end < block <= reveal_end          reveal(scores, salt): checked against the commit
+         settle   block > reveal_end                        propose(medians), then finalize after the window;
+                                                            or finalize_on_chain (recompute) at any time
+     Reveals stay in the transaction's calldata; storage keeps keccak(scores, weight) per revealer, so a
+     normal round costs O(validators) storage writes. The optimistic path: the oracle or a validator posts
+     keccak(medians); after `challenge_blocks` anyone finalizes with the medians. Before that, anyone may
+     call `finalize_on_chain` with every reveal: the contract checks each against its stored hash,
+     recomputes the medians itself and records those; a proposal that differed is overturned (named in
+     an event). No judge is trusted: the recomputation is the contract's.
+     Median of member j: the revealed scores s_v with weights w_v of every revealer v, except a revealer
+     whose account is j itself (a member gets no say over its own score); sorted ascending, the median is
+     the first s with 2 * (weight of scores <= s) >= total weight (the lower weighted median); 0 if
+     nobody else revealed. Inflating or deflating a member moves its median only if validators holding
+     at least half the revealed weight do so (honest-majority assumption).
+     A ballot settles only when validators holding more than half the admitted weight revealed.
+@custom:security Validators see the round's updates (they value them); a weighted majority of
+     validators that collude decides the scores. The commit binds the validator's address, so a
+     validator cannot copy another's commitment and reveal its vector.
+"""
+
+MAX_MEMBERS: constant(uint256) = 128
+MAX_VALIDATORS: constant(uint256) = 16
+MAX_WEIGHT: constant(uint256) = 2**32
+MAX_PHASE: constant(uint256) = 100_000
+B48: constant(uint256) = 2**48 - 1
+
+interface TrainingLog:
+    def record_round(
+        round_id: uint256,
+        model_hash: bytes32,
+        method: String[32],
+        params: String[2048],
+        seed: uint256,
+        members: DynArray[address, MAX_MEMBERS],
+        scores: DynArray[int256, MAX_MEMBERS],
+    ): nonpayable
+    def oracle() -> address: view
+    def last_round() -> uint256: view
+
+event ValidatorChanged:
+    account: indexed(address)
+    weight: uint256
+    data_hash: bytes32
+
+event Opened:
+    ballot: indexed(uint256)
+    round_id: indexed(uint256)
+    context: bytes32
+    members: uint256
+    commit_end: uint256
+    reveal_end: uint256
+
+event Committed:
+    ballot: indexed(uint256)
+    validator: indexed(address)
+    commitment: bytes32
+
+event Revealed:
+    ballot: indexed(uint256)
+    validator: indexed(address)
+    weight: uint256
+    scores_hash: bytes32
+
+event Proposed:
+    ballot: indexed(uint256)
+    proposer: indexed(address)
+    medians_hash: bytes32
+    challenge_end: uint256
+
+event Finalized:
+    ballot: indexed(uint256)
+    round_id: indexed(uint256)
+    medians_hash: bytes32
+    recomputed: bool
+    overturned: bool
+
+owner: public(address)
+training_log: public(address)
+commit_blocks: public(uint256)
+reveal_blocks: public(uint256)
+challenge_blocks: public(uint256)
+
+weight_of: public(HashMap[address, uint256])
+data_hash_of: public(HashMap[address, bytes32])
+validator_count: public(uint256)
+total_weight: public(uint256)
+
+ballot_count: public(uint256)
+context_of: public(HashMap[uint256, bytes32])
+_state: HashMap[uint256, uint256]  # commit_end | reveal_end << 48 | challenge_end << 96 | members << 144 | reveals << 152 | finalized << 160 | revealed weight << 168
+proposal_of: public(HashMap[uint256, bytes32])
+commitment_of: public(HashMap[uint256, HashMap[address, bytes32]])
+reveal_of: public(HashMap[uint256, HashMap[address, bytes32]])
+ballot_of_round: public(HashMap[uint256, uint256])  # round id -> its newest ballot
+
+
+@deploy
+def __init__(training_log: address, commit_blocks: uint256, reveal_blocks: uint256, challenge_blocks: uint256):
+    """
+    @param training_log The TrainingLog this committee records rounds in (it must make this committee its recorder).
+    @param commit_blocks Blocks during which validators commit, from the ballot's opening.
+    @param reveal_blocks Blocks during which validators reveal, after the commit phase.
+    @param challenge_blocks Blocks a proposal waits, open to an on-chain recomputation, before it is final.
+    """
+    assert training_log != empty(address), "ScoreCommittee: zero training log"
+    assert commit_blocks >= 1 and commit_blocks <= MAX_PHASE, "ScoreCommittee: commit phase out of range"
+    assert reveal_blocks >= 1 and reveal_blocks <= MAX_PHASE, "ScoreCommittee: reveal phase out of range"
+    assert challenge_blocks >= 1 and challenge_blocks <= MAX_PHASE, "ScoreCommittee: challenge window out of range"
+    self.owner = msg.sender
+    self.training_log = training_log
+    self.commit_blocks = commit_blocks
+    self.reveal_blocks = reveal_blocks
+    self.challenge_blocks = challenge_blocks
+
+
+@internal
+@pure
+def _field(state: uint256, offset: uint256, bits: uint256) -> uint256:
+    return (state >> offset) & ((1 << bits) - 1)
+
+
+@external
+def set_validator(account: address, weight: uint256, data_hash: bytes32):
+    """
+    @notice Admit a validator, change its weight, or remove it (weight 0); only the owner (governance).
+    @param account The validator's account (a member's own account makes it a member-validator).
+    @param weight Its weight in every median, 1 to 2**32; 0 removes it.
+    @param data_hash The hash of the validation data it values on, committed when admitted.
+    """
+    assert msg.sender == self.owner, "ScoreCommittee: caller is not the owner"
+    assert account != empty(address), "ScoreCommittee: zero account"
+    assert weight <= MAX_WEIGHT, "ScoreCommittee: weight out of range"
+    old: uint256 = self.weight_of[account]
+    if old == 0 and weight > 0:
+        assert self.validator_count < MAX_VALIDATORS, "ScoreCommittee: too many validators"
+        self.validator_count += 1
+    elif old > 0 and weight == 0:
+        self.validator_count -= 1
+    self.total_weight = self.total_weight - old + weight
+    self.weight_of[account] = weight
+    self.data_hash_of[account] = data_hash
+    log ValidatorChanged(account=account, weight=weight, data_hash=data_hash)
+
+
+@external
+def set_owner(account: address):
+    """
+    @notice Hand the committee to governance; only the owner.
+    @param account The new owner.
+    """
+    assert msg.sender == self.owner, "ScoreCommittee: caller is not the owner"
+    assert account != empty(address), "ScoreCommittee: zero account"
+    self.owner = account
+
+
+@external
+def open_round(round_id: uint256, context: bytes32, members: uint256) -> uint256:
+    """
+    @notice Open a ballot for the next round; only the TrainingLog's oracle.
+    @dev A new ballot for the same round may be opened once the previous one's reveal phase is over (a
+         coordinator that crashed retrains the round); at most one of them can be recorded.
+    @param round_id The round (the TrainingLog's last round + 1).
+    @param context keccak256(abi_encode(round_id, model_hash, method, params, seed, members)): what the
+           scores are about, and the member order every score vector follows.
+    @param members How many members (entries per score vector), 1 to 128.
+    @return The ballot id.
+    """
+    log_: address = self.training_log
+    assert msg.sender == staticcall TrainingLog(log_).oracle(), "ScoreCommittee: caller is not the oracle"
+    assert round_id == staticcall TrainingLog(log_).last_round() + 1, "ScoreCommittee: not the next round"
+    assert members >= 1 and members <= MAX_MEMBERS, "ScoreCommittee: 1 to 128 members"
+    previous: uint256 = self.ballot_of_round[round_id]
+    if previous != 0:
+        assert block.number > self._field(self._state[previous], 48, 48), "ScoreCommittee: the round's ballot is still open"
+    ballot: uint256 = self.ballot_count + 1
+    self.ballot_count = ballot
+    commit_end: uint256 = block.number + self.commit_blocks
+    reveal_end: uint256 = commit_end + self.reveal_blocks
+    self.context_of[ballot] = context
+    self._state[ballot] = commit_end | (reveal_end << 48) | (members << 144)
+    self.ballot_of_round[round_id] = ballot
+    log Opened(ballot=ballot, round_id=round_id, context=context, members=members, commit_end=commit_end, reveal_end=reveal_end)
+    return ballot
+
+
+@external
+def commit(ballot: uint256, commitment: bytes32):
+    """
+    @notice Commit to a score vector during the commit phase; admitted validators only, once per ballot.
+    @param ballot The ballot.
+    @param commitment keccak256(abi_encode(ballot, validator, scores, salt)).
+    """
+    assert self.weight_of[msg.sender] > 0, "ScoreCommittee: caller is not a validator"
+    state: uint256 = self._state[ballot]
+    assert state != 0, "ScoreCommittee: no such ballot"
+    assert block.number <= state & B48, "ScoreCommittee: the commit phase is over"
+    assert self.commitment_of[ballot][msg.sender] == empty(bytes32), "ScoreCommittee: already committed"
+    assert commitment != empty(bytes32), "ScoreCommittee: empty commitment"
+    self.commitment_of[ballot][msg.sender] = commitment
+    log Committed(ballot=ballot, validator=msg.sender, commitment=commitment)
+
+
+@external
+def reveal(ballot: uint256, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32):
+    """
+    @notice Reveal the committed vector once the commit phase is over; it counts with the caller's weight now.
+    @dev The vector stays in this transaction's calldata; storage keeps keccak256(abi_encode(scores, weight)).
+    @param ballot The ballot.
+    @param scores One score per member of the ballot's context, in its order (values x 1e9).
+    @param salt The secret that made the commitment unguessable.
+    """
+    state: uint256 = self._state[ballot]
+    assert state != 0, "ScoreCommittee: no such ballot"
+    assert block.number > state & B48, "ScoreCommittee: the commit phase is still open"
+    assert block.number <= self._field(state, 48, 48), "ScoreCommittee: the reveal phase is over"
+    weight: uint256 = self.weight_of[msg.sender]
+    assert weight > 0, "ScoreCommittee: caller is not a validator"
+    commitment: bytes32 = self.commitment_of[ballot][msg.sender]
+    assert commitment != empty(bytes32), "ScoreCommittee: nothing committed"
+    assert self.reveal_of[ballot][msg.sender] == empty(bytes32), "ScoreCommittee: already revealed"
+    assert len(scores) == self._field(state, 144, 8), "ScoreCommittee: one score per member"
+    assert keccak256(abi_encode(ballot, msg.sender, scores, salt)) == commitment, "ScoreCommittee: reveal does not match the commitment"
+    scores_hash: bytes32 = keccak256(abi_encode(scores, weight))
+    self.reveal_of[ballot][msg.sender] = scores_hash
+    self._state[ballot] = state + (1 << 152) + (weight << 168)
+    log Revealed(ballot=ballot, validator=msg.sender, weight=weight, scores_hash=scores_hash)
+
+
+@internal
+@view
+def _settleable(ballot: uint256) -> uint256:
+    state: uint256 = self._state[ballot]
+    assert state != 0, "ScoreCommittee: no such ballot"
+    assert block.number > self._field(state, 48, 48), "ScoreCommittee: the reveal phase is still open"
+    assert self._field(state, 160, 1) == 0, "ScoreCommittee: already finalized"
+    assert self._field(state, 168, 64) * 2 > self.total_weight, "ScoreCommittee: validators holding half the weight or less revealed"
+    return state
+
+
+@external
+def propose(ballot: uint256, medians_hash: bytes32):
+    """
+    @notice Post keccak256(abi_encode(medians)) after the reveal phase; the oracle or a validator, once.
+    @dev Anyone may overturn it before it is final with `finalize_on_chain`.
+    @param ballot The ballot.
+    @param medians_hash keccak256(abi_encode(medians)), medians in the context's member order.
+    """
+    assert msg.sender == staticcall TrainingLog(self.training_log).oracle() or self.weight_of[msg.sender] > 0, "ScoreCommittee: caller is not the oracle or a validator"
+    state: uint256 = self._settleable(ballot)
+    assert self._field(state, 96, 48) == 0, "ScoreCommittee: already proposed"
+    challenge_end: uint256 = block.number + self.challenge_blocks
+    self.proposal_of[ballot] = medians_hash
+    self._state[ballot] = state | (challenge_end << 96)
+    log Proposed(ballot=ballot, proposer=msg.sender, medians_hash=medians_hash, challenge_end=challenge_end)
+
+
+@internal
+def _record(
+    ballot: uint256,
+    state: uint256,
+    round_id: uint256,
+    model_hash: bytes32,
+    method: String[32],
+    params: String[2048],
+    seed: uint256,
+    members: DynArray[address, MAX_MEMBERS],
+    medians: DynArray[int256, MAX_MEMBERS],
+    recomputed: bool,
+    overturned: bool,
+):
+    context: bytes32 = keccak256(abi_encode(round_id, model_hash, method, params, seed, members))
+    assert context == self.context_of[ballot], "ScoreCommittee: context differs from the ballot's"
+    self._state[ballot] = state | (1 << 160)
+    medians_hash: bytes32 = keccak256(abi_encode(medians))
+    extcall TrainingLog(self.training_log).record_round(round_id, model_hash, method, params, seed, members, medians)
+    log Finalized(ballot=ballot, round_id=round_id, medians_hash=medians_hash, recomputed=recomputed, overturned=overturned)
+
+
+@external
+def finalize(
+    ballot: uint256,
+    round_id: uint256,
+    model_hash: bytes32,
+    method: String[32],
+    params: String[2048],
+    seed: uint256,
+    members: DynArray[address, MAX_MEMBERS],
+    medians: DynArray[int256, MAX_MEMBERS],
+):
+    """
+    @notice Record an unchallenged proposal once its challenge window is over; anyone may call.
+    @param ballot The ballot.
+    @param round_id The round, as in the ballot's context.
+    @param model_hash SHA-256 of the round's model, as in the context.
+    @param method Valuation method, as in the context.
+    @param params Parameters (JSON), as in the context.
+    @param seed Seed, as in the context.
+    @param members Members, as in the context (ascending addresses).
+    @param medians The proposed medians.
+    """
+    state: uint256 = self._settleable(ballot)
+    challenge_end: uint256 = self._field(state, 96, 48)
+    assert challenge_end != 0, "ScoreCommittee: nothing proposed"
+    assert block.number > challenge_end, "ScoreCommittee: the challenge window is still open"
+    assert keccak256(abi_encode(medians)) == self.proposal_of[ballot], "ScoreCommittee: medians differ from the proposal"
+    self._record(ballot, state, round_id, model_hash, method, params, seed, members, medians, False, False)
+
+
+@internal
+@pure
+def _median(values: DynArray[int256, MAX_VALIDATORS], weights: DynArray[uint256, MAX_VALIDATORS]) -> int256:
+    n: uint256 = len(values)
+    if n == 0:
+        return 0
+    v: DynArray[int256, MAX_VALIDATORS] = values
+    w: DynArray[uint256, MAX_VALIDATORS] = weights
+    total: uint256 = 0
+    for x: uint256 in weights:
+        total += x
+    for i: uint256 in range(n, bound=MAX_VALIDATORS):
+        for j: uint256 in range(i + 1, n, bound=MAX_VALIDATORS):
+            if v[j] < v[i]:
+                tv: int256 = v[i]
+                v[i] = v[j]
+                v[j] = tv
+                tw: uint256 = w[i]
+                w[i] = w[j]
+                w[j] = tw
+    cumulative: uint256 = 0
+    for i: uint256 in range(n, bound=MAX_VALIDATORS):
+        cumulative += w[i]
+        if 2 * cumulative >= total:
+            return v[i]
+    return v[n - 1]
+
+
+@external
+@pure
+def weighted_median(values: DynArray[int256, MAX_VALIDATORS], weights: DynArray[uint256, MAX_VALIDATORS]) -> int256:
+    """
+    @notice The lower weighted median the committee uses (0 for no values).
+    @param values The values.
+    @param weights Their weights, in the same order.
+    @return The first value, in ascending order, at which the cumulative weight reaches half the total.
+    """
+    assert len(values) == len(weights), "ScoreCommittee: length mismatch"
+    return self._median(values, weights)
+
+
+@external
+def finalize_on_chain(
+    ballot: uint256,
+    round_id: uint256,
+    model_hash: bytes32,
+    method: String[32],
+    params: String[2048],
+    seed: uint256,
+    members: DynArray[address, MAX_MEMBERS],
+    validators: DynArray[address, MAX_VALIDATORS],
+    weights: DynArray[uint256, MAX_VALIDATORS],
+    reveals: DynArray[DynArray[int256, MAX_MEMBERS], MAX_VALIDATORS],
+):
+    """
+    @notice Recompute the medians on chain from every reveal and record them; anyone may call after the
+            reveal phase, before a proposal is final. A differing proposal is overturned.
+    @param ballot The ballot.
+    @param round_id The round, as in the ballot's context.
+    @param model_hash As in the context.
+    @param method As in the context.
+    @param params As in the context.
+    @param seed As in the context.
+    @param members As in the context.
+    @param validators Every validator that revealed, in ascending address order.
+    @param weights The weight each revealed with.
+    @param reveals Each one's revealed scores.
+    """
+    state: uint256 = self._settleable(ballot)
+    challenge_end: uint256 = self._field(state, 96, 48)
+    assert challenge_end == 0 or block.number <= challenge_end, "ScoreCommittee: the proposal is final; call finalize"
+    n: uint256 = len(validators)
+    assert n == self._field(state, 152, 8), "ScoreCommittee: every reveal is needed"
+    assert len(weights) == n and len(reveals) == n, "ScoreCommittee: length mismatch"
+    previous: uint256 = 0
+    for k: uint256 in range(n, bound=MAX_VALIDATORS):
+        assert convert(validators[k], uint256) > previous, "ScoreCommittee: validators must be in ascending order"
+        previous = convert(validators[k], uint256)
+        assert keccak256(abi_encode(reveals[k], weights[k])) == self.reveal_of[ballot][validators[k]], "ScoreCommittee: a reveal differs from the one stored"
+    medians: DynArray[int256, MAX_MEMBERS] = []
+    for j: uint256 in range(len(members), bound=MAX_MEMBERS):
+        values: DynArray[int256, MAX_VALIDATORS] = []
+        ws: DynArray[uint256, MAX_VALIDATORS] = []
+        for k: uint256 in range(n, bound=MAX_VALIDATORS):
+            if validators[k] != members[j]:
+                values.append(reveals[k][j])
+                ws.append(weights[k])
+        medians.append(self._median(values, ws))
+    overturned: bool = challenge_end != 0 and keccak256(abi_encode(medians)) != self.proposal_of[ballot]
+    self._record(ballot, state, round_id, model_hash, method, params, seed, members, medians, True, overturned)
+
+
+@external
+@view
+def ballot_state(ballot: uint256) -> (uint256, uint256, uint256, uint256, uint256, bool, uint256):
+    """
+    @notice A ballot's phases and progress.
+    @param ballot The ballot.
+    @return commit_end, reveal_end, challenge_end (0: nothing proposed), members, reveals, finalized, revealed weight.
+    """
+    s: uint256 = self._state[ballot]
+    return (
+        s & B48,
+        self._field(s, 48, 48),
+        self._field(s, 96, 48),
+        self._field(s, 144, 8),
+        self._field(s, 152, 8),
+        self._field(s, 160, 1) == 1,
+        self._field(s, 168, 64),
+    )
