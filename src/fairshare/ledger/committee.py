@@ -29,7 +29,7 @@ __all__ = [
     "Reveal",
     "RoundContext",
     "commitment",
-    "scores_hash",
+    "revealed_slot",
 ]
 
 
@@ -66,9 +66,10 @@ def commitment(ballot: int, validator: str, scores: Sequence[int], salt: bytes) 
     return bytes(Web3.keccak(encoded))
 
 
-def scores_hash(scores: Sequence[int], weight: int) -> bytes:
-    """What the contract stores for a reveal: keccak256(abi_encode(scores, weight))."""
-    return bytes(Web3.keccak(encode(["int256[]", "uint256"], [list(scores), weight])))
+def revealed_slot(ballot: int, validator: str, scores: Sequence[int], salt: bytes, weight: int) -> int:
+    """What the contract's slot holds after a reveal: keccak256(commitment with bit 0 cleared, weight) | 1."""
+    committed = int.from_bytes(commitment(ballot, validator, scores, salt), "big") & ~1
+    return int.from_bytes(Web3.keccak(encode(["uint256", "uint256"], [committed, weight])), "big") | 1
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class CommitteeClient:
             [r.validator for r in reveals],
             [r.weight for r in reveals],
             [list(r.scores) for r in reveals],
+            [r.salt for r in reveals],
             what=f"recomputing the medians of ballot {ballot} on chain",
         )
         return int(receipt["gasUsed"])

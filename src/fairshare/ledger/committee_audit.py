@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fairshare.ledger.client import LedgerClient, RoundRecord
-from fairshare.ledger.committee import Ballot, CommitteeClient, RoundContext, commitment, scores_hash
+from fairshare.ledger.committee import Ballot, CommitteeClient, RoundContext, commitment, revealed_slot
 from fairshare.valuation.median import committee_medians, outliers
 
 __all__ = ["RoundScoring", "committee_check"]
@@ -64,10 +64,11 @@ def _check_ballot(
     if context.hash() != b.context:
         problems.append(f"{where}: the recorded round is not the ballot's context")
     for v, reveal in b.reveals.items():
-        if commitment(b.ballot, v, reveal.scores, reveal.salt) != b.commitments.get(v):
+        committed = int.from_bytes(b.commitments.get(v, bytes(32)), "big")
+        if int.from_bytes(commitment(b.ballot, v, reveal.scores, reveal.salt), "big") & ~1 != committed:
             problems.append(f"{where}: {v}'s reveal does not match its commitment")
-        stored = bytes(committee.committee.functions.reveal_of(b.ballot, v).call())
-        if scores_hash(reveal.scores, reveal.weight) != stored:
+        stored = int(committee.committee.functions.slot_of(b.ballot, v).call())
+        if revealed_slot(b.ballot, v, reveal.scores, reveal.salt, reveal.weight) != stored:
             problems.append(f"{where}: {v}'s reveal differs from the hash the contract stored")
         if not b.commit_end < reveal.block <= b.reveal_end:
             problems.append(f"{where}: {v} revealed in block {reveal.block}, outside the reveal phase")

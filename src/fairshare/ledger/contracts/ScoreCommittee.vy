@@ -12,8 +12,9 @@
          reveal   commit_end < block <= reveal_end          reveal(scores, salt): checked against the commit
          settle   block > reveal_end                        propose(medians), then finalize after the window;
                                                             or finalize_on_chain (recompute) at any time
-     Reveals stay in the transaction's calldata; storage keeps keccak(scores, weight) per revealer, so a
-     normal round costs O(validators) storage writes. The optimistic path: the oracle or a validator posts
+     Reveals stay in the transaction's calldata. Storage keeps one slot per validator and ballot: the
+     commitment (lowest bit 0), overwritten at reveal by keccak(commitment, weight) with the lowest bit 1,
+     so a normal round costs one new storage slot per validator. The optimistic path: the oracle or a validator posts
      keccak(medians); after `challenge_blocks` anyone finalizes with the medians. Before that, anyone may
      call `finalize_on_chain` with every reveal: the contract checks each against its stored hash,
      recomputes the medians itself and records those; a proposal that differed is overturned (named in
@@ -70,7 +71,6 @@ event Revealed:
     ballot: indexed(uint256)
     validator: indexed(address)
     weight: uint256
-    scores_hash: bytes32
 
 event Proposed:
     ballot: indexed(uint256)
@@ -100,9 +100,7 @@ ballot_count: public(uint256)
 context_of: public(HashMap[uint256, bytes32])
 _state: HashMap[uint256, uint256]  # commit_end | reveal_end << 48 | challenge_end << 96 | members << 144 | reveals << 152 | finalized << 160 | revealed weight << 168
 proposal_of: public(HashMap[uint256, bytes32])
-commitment_of: public(HashMap[uint256, HashMap[address, bytes32]])
-reveal_of: public(HashMap[uint256, HashMap[address, bytes32]])
-ballot_of_round: public(HashMap[uint256, uint256])  # round id -> its newest ballot
+slot_of: public(HashMap[uint256, HashMap[address, uint256]])  # commitment (bit 0 = 0) or revealed (bit 0 = 1)
 
 
 @deploy
@@ -168,8 +166,8 @@ def set_owner(account: address):
 def open_round(round_id: uint256, context: bytes32, members: uint256) -> uint256:
     """
     @notice Open a ballot for the next round; only the TrainingLog's oracle.
-    @dev A new ballot for the same round may be opened once the previous one's reveal phase is over (a
-         coordinator that crashed retrains the round); at most one of them can be recorded.
+    @dev A coordinator that crashed mid-round opens a new ballot for the same round; at most one ballot
+         per round can be recorded, because the TrainingLog takes each round once.
     @param round_id The round (the TrainingLog's last round + 1).
     @param context keccak256(abi_encode(round_id, model_hash, method, params, seed, members)): what the
            scores are about, and the member order every score vector follows.
@@ -180,16 +178,12 @@ def open_round(round_id: uint256, context: bytes32, members: uint256) -> uint256
     assert msg.sender == staticcall TrainingLog(log_).oracle(), "ScoreCommittee: caller is not the oracle"
     assert round_id == staticcall TrainingLog(log_).last_round() + 1, "ScoreCommittee: not the next round"
     assert members >= 1 and members <= MAX_MEMBERS, "ScoreCommittee: 1 to 128 members"
-    previous: uint256 = self.ballot_of_round[round_id]
-    if previous != 0:
-        assert block.number > self._field(self._state[previous], 48, 48), "ScoreCommittee: the round's ballot is still open"
     ballot: uint256 = self.ballot_count + 1
     self.ballot_count = ballot
     commit_end: uint256 = block.number + self.commit_blocks
     reveal_end: uint256 = commit_end + self.reveal_blocks
     self.context_of[ballot] = context
     self._state[ballot] = commit_end | (reveal_end << 48) | (members << 144)
-    self.ballot_of_round[round_id] = ballot
     log Opened(ballot=ballot, round_id=round_id, context=context, members=members, commit_end=commit_end, reveal_end=reveal_end)
     return ballot
 
@@ -205,17 +199,18 @@ def commit(ballot: uint256, commitment: bytes32):
     state: uint256 = self._state[ballot]
     assert state != 0, "ScoreCommittee: no such ballot"
     assert block.number <= state & B48, "ScoreCommittee: the commit phase is over"
-    assert self.commitment_of[ballot][msg.sender] == empty(bytes32), "ScoreCommittee: already committed"
-    assert commitment != empty(bytes32), "ScoreCommittee: empty commitment"
-    self.commitment_of[ballot][msg.sender] = commitment
-    log Committed(ballot=ballot, validator=msg.sender, commitment=commitment)
+    assert self.slot_of[ballot][msg.sender] == 0, "ScoreCommittee: already committed"
+    stored: uint256 = convert(commitment, uint256) & ~1
+    assert stored != 0, "ScoreCommittee: empty commitment"
+    self.slot_of[ballot][msg.sender] = stored
+    log Committed(ballot=ballot, validator=msg.sender, commitment=convert(stored, bytes32))
 
 
 @external
 def reveal(ballot: uint256, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32):
     """
     @notice Reveal the committed vector once the commit phase is over; it counts with the caller's weight now.
-    @dev The vector stays in this transaction's calldata; storage keeps keccak256(abi_encode(scores, weight)).
+    @dev The vector stays in this transaction's calldata; the slot becomes keccak256(commitment, weight) | 1.
     @param ballot The ballot.
     @param scores One score per member of the ballot's context, in its order (values x 1e9).
     @param salt The secret that made the commitment unguessable.
@@ -226,15 +221,26 @@ def reveal(ballot: uint256, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32
     assert block.number <= self._field(state, 48, 48), "ScoreCommittee: the reveal phase is over"
     weight: uint256 = self.weight_of[msg.sender]
     assert weight > 0, "ScoreCommittee: caller is not a validator"
-    commitment: bytes32 = self.commitment_of[ballot][msg.sender]
-    assert commitment != empty(bytes32), "ScoreCommittee: nothing committed"
-    assert self.reveal_of[ballot][msg.sender] == empty(bytes32), "ScoreCommittee: already revealed"
+    stored: uint256 = self.slot_of[ballot][msg.sender]
+    assert stored != 0, "ScoreCommittee: nothing committed"
+    assert stored & 1 == 0, "ScoreCommittee: already revealed"
     assert len(scores) == self._field(state, 144, 8), "ScoreCommittee: one score per member"
-    assert keccak256(abi_encode(ballot, msg.sender, scores, salt)) == commitment, "ScoreCommittee: reveal does not match the commitment"
-    scores_hash: bytes32 = keccak256(abi_encode(scores, weight))
-    self.reveal_of[ballot][msg.sender] = scores_hash
+    assert self._commitment(ballot, msg.sender, scores, salt) == stored, "ScoreCommittee: reveal does not match the commitment"
+    self.slot_of[ballot][msg.sender] = self._revealed(stored, weight)
     self._state[ballot] = state + (1 << 152) + (weight << 168)
-    log Revealed(ballot=ballot, validator=msg.sender, weight=weight, scores_hash=scores_hash)
+    log Revealed(ballot=ballot, validator=msg.sender, weight=weight)
+
+
+@internal
+@pure
+def _commitment(ballot: uint256, validator: address, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32) -> uint256:
+    return convert(keccak256(abi_encode(ballot, validator, scores, salt)), uint256) & ~1
+
+
+@internal
+@pure
+def _revealed(commitment: uint256, weight: uint256) -> uint256:
+    return convert(keccak256(abi_encode(commitment, weight)), uint256) | 1
 
 
 @internal
@@ -370,6 +376,7 @@ def finalize_on_chain(
     validators: DynArray[address, MAX_VALIDATORS],
     weights: DynArray[uint256, MAX_VALIDATORS],
     reveals: DynArray[DynArray[int256, MAX_MEMBERS], MAX_VALIDATORS],
+    salts: DynArray[bytes32, MAX_VALIDATORS],
 ):
     """
     @notice Recompute the medians on chain from every reveal and record them; anyone may call after the
@@ -384,18 +391,20 @@ def finalize_on_chain(
     @param validators Every validator that revealed, in ascending address order.
     @param weights The weight each revealed with.
     @param reveals Each one's revealed scores.
+    @param salts Each one's salt.
     """
     state: uint256 = self._settleable(ballot)
     challenge_end: uint256 = self._field(state, 96, 48)
     assert challenge_end == 0 or block.number <= challenge_end, "ScoreCommittee: the proposal is final; call finalize"
     n: uint256 = len(validators)
     assert n == self._field(state, 152, 8), "ScoreCommittee: every reveal is needed"
-    assert len(weights) == n and len(reveals) == n, "ScoreCommittee: length mismatch"
+    assert len(weights) == n and len(reveals) == n and len(salts) == n, "ScoreCommittee: length mismatch"
     previous: uint256 = 0
     for k: uint256 in range(n, bound=MAX_VALIDATORS):
         assert convert(validators[k], uint256) > previous, "ScoreCommittee: validators must be in ascending order"
         previous = convert(validators[k], uint256)
-        assert keccak256(abi_encode(reveals[k], weights[k])) == self.reveal_of[ballot][validators[k]], "ScoreCommittee: a reveal differs from the one stored"
+        c: uint256 = self._commitment(ballot, validators[k], reveals[k], salts[k])
+        assert self._revealed(c, weights[k]) == self.slot_of[ballot][validators[k]], "ScoreCommittee: a reveal differs from the one stored"
     medians: DynArray[int256, MAX_MEMBERS] = []
     for j: uint256 in range(len(members), bound=MAX_MEMBERS):
         values: DynArray[int256, MAX_VALIDATORS] = []
