@@ -4,10 +4,10 @@
 
 For members x validators in 10x3, 10x5, 10x7 and 100x7 (``--quick``: 10x3 only), on the embedded chain:
 
-- gas of one normal (optimistic) round, the second of a consortium (steady state): ``open_round``, every ``commit``, every ``reveal``, ``propose`` and
-  ``finalize``; ``finalize`` includes recording the round in the TrainingLog and minting its shares, which a
-  single scorer pays too, so the committee's *overhead* is the round's total minus a single scorer's
-  ``record_round`` of the same round (measured on a twin consortium without a committee);
+- gas of one normal (optimistic) round, the second of a consortium (steady state): ``open_round``, every
+  ``commit``, every ``reveal``, ``propose`` and ``finalize``. ``finalize`` includes recording the round in the
+  TrainingLog and minting its shares, which a single scorer pays too, so the committee's *overhead* is the
+  round's total minus a single scorer's ``record_round`` of the same round (a twin consortium without a committee);
 - gas of the challenge path: ``finalize_on_chain`` recomputing every median from every reveal, overturning a
   wrong proposal (it also records and mints);
 - the adversary rows at 10x3 (one validator inflates a member 10x, one deflates a rival to 0, two of three
@@ -66,7 +66,7 @@ def _deploy(chain: Chain, members: list[str], validators: list[str]) -> LedgerCl
 def _vectors(n_members: int, n_validators: int, rng: random.Random) -> list[list[int]]:
     """Honest validators: a common value per member (values x 1e9, some negative) plus each one's own noise."""
     base = [rng.randint(-2 * 10**7, 3 * 10**8) for _ in range(n_members)]
-    return [[b + rng.randint(-10**6, 10**6) for b in base] for _ in range(n_validators)]
+    return [[b + rng.randint(-(10**6), 10**6) for b in base] for _ in range(n_validators)]
 
 
 def _round(chain: Chain, n_members: int, n_validators: int, vectors: list[list[int]], wrong: bool) -> dict:
@@ -195,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['challenge_recompute']:>10,} {r['challenge_overhead']:>9,}"
         )
     print()
-    print(f"{'adversary (10 members x 3 validators)':<38} {'m0 shares':>12} {'m0 moved':>12} {'m1 moved':>12} {'others':>8}")
+    print(
+        f"{'adversary (10 members x 3 validators)':<38} {'m0 shares':>12} {'m0 moved':>12} {'m1 moved':>12} "
+        f"{'others':>8}"
+    )
     for r in adversaries:
         print(
             f"{r['case']:<38} {r['member0_shares']:>12,} {r['member0_moved']:>12,} {r['member1_moved']:>12,} "

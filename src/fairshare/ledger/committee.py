@@ -29,7 +29,7 @@ __all__ = [
     "Reveal",
     "RoundContext",
     "commitment",
-    "revealed_slot",
+    "committed_slot",
 ]
 
 
@@ -66,10 +66,12 @@ def commitment(ballot: int, validator: str, scores: Sequence[int], salt: bytes) 
     return bytes(Web3.keccak(encoded))
 
 
-def revealed_slot(ballot: int, validator: str, scores: Sequence[int], salt: bytes, weight: int) -> int:
-    """What the contract's slot holds after a reveal: keccak256(commitment with bit 0 cleared, weight) | 1."""
-    committed = int.from_bytes(commitment(ballot, validator, scores, salt), "big") & ~1
-    return int.from_bytes(Web3.keccak(encode(["uint256", "uint256"], [committed, weight])), "big") | 1
+HASH_BITS = (1 << 208) - 1
+
+
+def committed_slot(ballot: int, validator: str, scores: Sequence[int], salt: bytes) -> int:
+    """What the contract keeps of a commitment: the ballot id over 207 bits of it (bit 0 cleared)."""
+    return (ballot << 208) | (int.from_bytes(commitment(ballot, validator, scores, salt), "big") & HASH_BITS & ~1)
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,21 @@ class CommitteeClient:
     # reads ------------------------------------------------------------------------------------------------
 
     def state(self, ballot: int) -> dict[str, int | bool]:
-        keys = ("commit_end", "reveal_end", "challenge_end", "members", "reveals", "finalized", "revealed_weight")
-        return dict(zip(keys, self.committee.functions.ballot_state(ballot).call(), strict=True))
+        """The open ballot's phases and progress (``ballot`` must be the open one)."""
+        keys = (
+            "ballot",
+            "commit_end",
+            "reveal_end",
+            "challenge_end",
+            "members",
+            "reveals",
+            "finalized",
+            "revealed_weight",
+        )
+        state = dict(zip(keys, self.committee.functions.ballot_state().call(), strict=True))
+        if state["ballot"] != ballot:
+            raise LedgerError(f"ballot {ballot} is no longer open (ballot {state['ballot']} is)")
+        return state
 
     def weights(self, at_block: int | None = None) -> dict[str, int]:
         """Validator -> weight, from the ValidatorChanged events up to ``at_block`` (all when None)."""

@@ -5,16 +5,18 @@
         them once every commit is in, and a round's scores are the two-sided weighted median of the
         revealed vectors, member by member. The median is then recorded in the TrainingLog, which mints
         the shares, so shares come from medians.
-@dev One ballot per attempt to record a round (a coordinator that crashed mid-round opens a new one;
-     only one ballot per round can ever be recorded, because the TrainingLog takes rounds in order).
+@dev One ballot at a time, one per attempt to record a round (a coordinator that crashed mid-round
+     opens a new one once the old one can no longer settle; the TrainingLog takes each round once).
      Phases, in blocks, fixed when the ballot opens:
          commit   block <= commit_end                       commit(keccak(ballot, validator, scores, salt))
          reveal   commit_end < block <= reveal_end          reveal(scores, salt): checked against the commit
          settle   block > reveal_end                        propose(medians), then finalize after the window;
                                                             or finalize_on_chain (recompute) at any time
-     Reveals stay in the transaction's calldata. Storage keeps one slot per validator and ballot: the
-     commitment (lowest bit 0), overwritten at reveal by keccak(commitment, weight) with the lowest bit 1,
-     so a normal round costs one new storage slot per validator. The optimistic path: the oracle or a validator posts
+     Reveals stay in the transaction's calldata. Only the open ballot lives in storage, in slots that
+     every ballot reuses (rewriting a slot costs a quarter of a new one): its phases and tallies, its
+     context, its proposal, and one slot per validator: the ballot id (top 48 bits) over the commitment
+     (a 207-bit keccak prefix, lowest bit 0), replaced at reveal by keccak(commitment, weight) with the
+     lowest bit 1. Events keep the history; the audit reads the reveals back from calldata. The optimistic path: the oracle or a validator posts
      keccak(medians); after `challenge_blocks` anyone finalizes with the medians. Before that, anyone may
      call `finalize_on_chain` with every reveal: the contract checks each against its stored hash,
      recomputes the medians itself and records those; a proposal that differed is overturned (named in
@@ -35,6 +37,7 @@ MAX_VALIDATORS: constant(uint256) = 16
 MAX_WEIGHT: constant(uint256) = 2**32
 MAX_PHASE: constant(uint256) = 100_000
 B48: constant(uint256) = 2**48 - 1
+HASH: constant(uint256) = 2**208 - 1  # the hash part of a tagged slot; the ballot id sits above it
 
 interface TrainingLog:
     def record_round(
@@ -96,11 +99,11 @@ data_hash_of: public(HashMap[address, bytes32])
 validator_count: public(uint256)
 total_weight: public(uint256)
 
-ballot_count: public(uint256)
-context_of: public(HashMap[uint256, bytes32])
-_state: HashMap[uint256, uint256]  # commit_end | reveal_end << 48 | challenge_end << 96 | members << 144 | reveals << 152 | finalized << 160 | revealed weight << 168
-proposal_of: public(HashMap[uint256, bytes32])
-slot_of: public(HashMap[uint256, HashMap[address, uint256]])  # commitment (bit 0 = 0) or revealed (bit 0 = 1)
+ballot_count: public(uint256)  # the open ballot is the last one
+context: public(bytes32)
+_state: uint256  # commit_end | reveal_end << 48 | challenge_end << 96 | members << 144 | reveals << 152 | finalized << 160 | revealed weight << 168
+_proposal: uint256  # ballot << 208 | 208 bits of keccak(medians)
+slot_of: public(HashMap[address, uint256])  # ballot << 208 | commitment (bit 0 = 0) or keccak(commitment, weight) (bit 0 = 1)
 
 
 @deploy
@@ -162,12 +165,20 @@ def set_owner(account: address):
     self.owner = account
 
 
+@internal
+@view
+def _open(ballot: uint256) -> uint256:
+    assert ballot != 0 and ballot == self.ballot_count, "ScoreCommittee: not the open ballot"
+    return self._state
+
+
 @external
 def open_round(round_id: uint256, context: bytes32, members: uint256) -> uint256:
     """
     @notice Open a ballot for the next round; only the TrainingLog's oracle.
-    @dev A coordinator that crashed mid-round opens a new ballot for the same round; at most one ballot
-         per round can be recorded, because the TrainingLog takes each round once.
+    @dev The previous ballot must be finalized or unable to settle: past its reveal phase and either not
+         proposed or past its challenge window (a final proposal may still be finalized by anyone until
+         the new ballot is recorded; the TrainingLog takes each round once).
     @param round_id The round (the TrainingLog's last round + 1).
     @param context keccak256(abi_encode(round_id, model_hash, method, params, seed, members)): what the
            scores are about, and the member order every score vector follows.
@@ -178,32 +189,51 @@ def open_round(round_id: uint256, context: bytes32, members: uint256) -> uint256
     assert msg.sender == staticcall TrainingLog(log_).oracle(), "ScoreCommittee: caller is not the oracle"
     assert round_id == staticcall TrainingLog(log_).last_round() + 1, "ScoreCommittee: not the next round"
     assert members >= 1 and members <= MAX_MEMBERS, "ScoreCommittee: 1 to 128 members"
-    ballot: uint256 = self.ballot_count + 1
+    ballot: uint256 = self.ballot_count
+    if ballot != 0:
+        old: uint256 = self._state
+        if self._field(old, 160, 1) == 0:
+            challenge_end: uint256 = self._field(old, 96, 48)
+            done: bool = block.number > self._field(old, 48, 48) and (challenge_end == 0 or block.number > challenge_end)
+            assert done, "ScoreCommittee: the open ballot can still settle"
+    ballot += 1
     self.ballot_count = ballot
     commit_end: uint256 = block.number + self.commit_blocks
     reveal_end: uint256 = commit_end + self.reveal_blocks
-    self.context_of[ballot] = context
-    self._state[ballot] = commit_end | (reveal_end << 48) | (members << 144)
+    self.context = context
+    self._state = commit_end | (reveal_end << 48) | (members << 144)
     log Opened(ballot=ballot, round_id=round_id, context=context, members=members, commit_end=commit_end, reveal_end=reveal_end)
     return ballot
+
+
+@internal
+@pure
+def _commitment(ballot: uint256, validator: address, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32) -> uint256:
+    h: uint256 = convert(keccak256(abi_encode(ballot, validator, scores, salt)), uint256)
+    return (ballot << 208) | (h & HASH & ~1)
+
+
+@internal
+@pure
+def _revealed(slot: uint256, weight: uint256) -> uint256:
+    return (slot >> 208 << 208) | (convert(keccak256(abi_encode(slot, weight)), uint256) & HASH) | 1
 
 
 @external
 def commit(ballot: uint256, commitment: bytes32):
     """
     @notice Commit to a score vector during the commit phase; admitted validators only, once per ballot.
-    @param ballot The ballot.
-    @param commitment keccak256(abi_encode(ballot, validator, scores, salt)).
+    @param ballot The open ballot.
+    @param commitment keccak256(abi_encode(ballot, validator, scores, salt)); 207 bits of it are kept.
     """
     assert self.weight_of[msg.sender] > 0, "ScoreCommittee: caller is not a validator"
-    state: uint256 = self._state[ballot]
-    assert state != 0, "ScoreCommittee: no such ballot"
+    state: uint256 = self._open(ballot)
     assert block.number <= state & B48, "ScoreCommittee: the commit phase is over"
-    assert self.slot_of[ballot][msg.sender] == 0, "ScoreCommittee: already committed"
-    stored: uint256 = convert(commitment, uint256) & ~1
-    assert stored != 0, "ScoreCommittee: empty commitment"
-    self.slot_of[ballot][msg.sender] = stored
-    log Committed(ballot=ballot, validator=msg.sender, commitment=convert(stored, bytes32))
+    assert self.slot_of[msg.sender] >> 208 != ballot, "ScoreCommittee: already committed"
+    assert commitment != empty(bytes32), "ScoreCommittee: empty commitment"
+    slot: uint256 = (ballot << 208) | (convert(commitment, uint256) & HASH & ~1)
+    self.slot_of[msg.sender] = slot
+    log Committed(ballot=ballot, validator=msg.sender, commitment=convert(slot, bytes32))
 
 
 @external
@@ -211,43 +241,29 @@ def reveal(ballot: uint256, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32
     """
     @notice Reveal the committed vector once the commit phase is over; it counts with the caller's weight now.
     @dev The vector stays in this transaction's calldata; the slot becomes keccak256(commitment, weight) | 1.
-    @param ballot The ballot.
+    @param ballot The open ballot.
     @param scores One score per member of the ballot's context, in its order (values x 1e9).
     @param salt The secret that made the commitment unguessable.
     """
-    state: uint256 = self._state[ballot]
-    assert state != 0, "ScoreCommittee: no such ballot"
+    state: uint256 = self._open(ballot)
     assert block.number > state & B48, "ScoreCommittee: the commit phase is still open"
     assert block.number <= self._field(state, 48, 48), "ScoreCommittee: the reveal phase is over"
     weight: uint256 = self.weight_of[msg.sender]
     assert weight > 0, "ScoreCommittee: caller is not a validator"
-    stored: uint256 = self.slot_of[ballot][msg.sender]
-    assert stored != 0, "ScoreCommittee: nothing committed"
-    assert stored & 1 == 0, "ScoreCommittee: already revealed"
+    slot: uint256 = self.slot_of[msg.sender]
+    assert slot >> 208 == ballot, "ScoreCommittee: nothing committed"
+    assert slot & 1 == 0, "ScoreCommittee: already revealed"
     assert len(scores) == self._field(state, 144, 8), "ScoreCommittee: one score per member"
-    assert self._commitment(ballot, msg.sender, scores, salt) == stored, "ScoreCommittee: reveal does not match the commitment"
-    self.slot_of[ballot][msg.sender] = self._revealed(stored, weight)
-    self._state[ballot] = state + (1 << 152) + (weight << 168)
+    assert self._commitment(ballot, msg.sender, scores, salt) == slot, "ScoreCommittee: reveal does not match the commitment"
+    self.slot_of[msg.sender] = self._revealed(slot, weight)
+    self._state = state + (1 << 152) + (weight << 168)
     log Revealed(ballot=ballot, validator=msg.sender, weight=weight)
-
-
-@internal
-@pure
-def _commitment(ballot: uint256, validator: address, scores: DynArray[int256, MAX_MEMBERS], salt: bytes32) -> uint256:
-    return convert(keccak256(abi_encode(ballot, validator, scores, salt)), uint256) & ~1
-
-
-@internal
-@pure
-def _revealed(commitment: uint256, weight: uint256) -> uint256:
-    return convert(keccak256(abi_encode(commitment, weight)), uint256) | 1
 
 
 @internal
 @view
 def _settleable(ballot: uint256) -> uint256:
-    state: uint256 = self._state[ballot]
-    assert state != 0, "ScoreCommittee: no such ballot"
+    state: uint256 = self._open(ballot)
     assert block.number > self._field(state, 48, 48), "ScoreCommittee: the reveal phase is still open"
     assert self._field(state, 160, 1) == 0, "ScoreCommittee: already finalized"
     assert self._field(state, 168, 64) * 2 > self.total_weight, "ScoreCommittee: validators holding half the weight or less revealed"
@@ -259,16 +275,22 @@ def propose(ballot: uint256, medians_hash: bytes32):
     """
     @notice Post keccak256(abi_encode(medians)) after the reveal phase; the oracle or a validator, once.
     @dev Anyone may overturn it before it is final with `finalize_on_chain`.
-    @param ballot The ballot.
+    @param ballot The open ballot.
     @param medians_hash keccak256(abi_encode(medians)), medians in the context's member order.
     """
     assert msg.sender == staticcall TrainingLog(self.training_log).oracle() or self.weight_of[msg.sender] > 0, "ScoreCommittee: caller is not the oracle or a validator"
     state: uint256 = self._settleable(ballot)
     assert self._field(state, 96, 48) == 0, "ScoreCommittee: already proposed"
     challenge_end: uint256 = block.number + self.challenge_blocks
-    self.proposal_of[ballot] = medians_hash
-    self._state[ballot] = state | (challenge_end << 96)
+    self._proposal = (ballot << 208) | (convert(medians_hash, uint256) & HASH)
+    self._state = state | (challenge_end << 96)
     log Proposed(ballot=ballot, proposer=msg.sender, medians_hash=medians_hash, challenge_end=challenge_end)
+
+
+@internal
+@pure
+def _tagged(ballot: uint256, medians: DynArray[int256, MAX_MEMBERS]) -> uint256:
+    return (ballot << 208) | (convert(keccak256(abi_encode(medians)), uint256) & HASH)
 
 
 @internal
@@ -286,11 +308,10 @@ def _record(
     overturned: bool,
 ):
     context: bytes32 = keccak256(abi_encode(round_id, model_hash, method, params, seed, members))
-    assert context == self.context_of[ballot], "ScoreCommittee: context differs from the ballot's"
-    self._state[ballot] = state | (1 << 160)
-    medians_hash: bytes32 = keccak256(abi_encode(medians))
+    assert context == self.context, "ScoreCommittee: context differs from the ballot's"
+    self._state = state | (1 << 160)
     extcall TrainingLog(self.training_log).record_round(round_id, model_hash, method, params, seed, members, medians)
-    log Finalized(ballot=ballot, round_id=round_id, medians_hash=medians_hash, recomputed=recomputed, overturned=overturned)
+    log Finalized(ballot=ballot, round_id=round_id, medians_hash=keccak256(abi_encode(medians)), recomputed=recomputed, overturned=overturned)
 
 
 @external
@@ -306,7 +327,7 @@ def finalize(
 ):
     """
     @notice Record an unchallenged proposal once its challenge window is over; anyone may call.
-    @param ballot The ballot.
+    @param ballot The open ballot.
     @param round_id The round, as in the ballot's context.
     @param model_hash SHA-256 of the round's model, as in the context.
     @param method Valuation method, as in the context.
@@ -319,7 +340,7 @@ def finalize(
     challenge_end: uint256 = self._field(state, 96, 48)
     assert challenge_end != 0, "ScoreCommittee: nothing proposed"
     assert block.number > challenge_end, "ScoreCommittee: the challenge window is still open"
-    assert keccak256(abi_encode(medians)) == self.proposal_of[ballot], "ScoreCommittee: medians differ from the proposal"
+    assert self._tagged(ballot, medians) == self._proposal, "ScoreCommittee: medians differ from the proposal"
     self._record(ballot, state, round_id, model_hash, method, params, seed, members, medians, False, False)
 
 
@@ -381,7 +402,7 @@ def finalize_on_chain(
     """
     @notice Recompute the medians on chain from every reveal and record them; anyone may call after the
             reveal phase, before a proposal is final. A differing proposal is overturned.
-    @param ballot The ballot.
+    @param ballot The open ballot.
     @param round_id The round, as in the ballot's context.
     @param model_hash As in the context.
     @param method As in the context.
@@ -403,8 +424,8 @@ def finalize_on_chain(
     for k: uint256 in range(n, bound=MAX_VALIDATORS):
         assert convert(validators[k], uint256) > previous, "ScoreCommittee: validators must be in ascending order"
         previous = convert(validators[k], uint256)
-        c: uint256 = self._commitment(ballot, validators[k], reveals[k], salts[k])
-        assert self._revealed(c, weights[k]) == self.slot_of[ballot][validators[k]], "ScoreCommittee: a reveal differs from the one stored"
+        committed: uint256 = self._commitment(ballot, validators[k], reveals[k], salts[k])
+        assert self._revealed(committed, weights[k]) == self.slot_of[validators[k]], "ScoreCommittee: a reveal differs from the one stored"
     medians: DynArray[int256, MAX_MEMBERS] = []
     for j: uint256 in range(len(members), bound=MAX_MEMBERS):
         values: DynArray[int256, MAX_VALIDATORS] = []
@@ -414,20 +435,21 @@ def finalize_on_chain(
                 values.append(reveals[k][j])
                 ws.append(weights[k])
         medians.append(self._median(values, ws))
-    overturned: bool = challenge_end != 0 and keccak256(abi_encode(medians)) != self.proposal_of[ballot]
+    overturned: bool = challenge_end != 0 and self._tagged(ballot, medians) != self._proposal
     self._record(ballot, state, round_id, model_hash, method, params, seed, members, medians, True, overturned)
 
 
 @external
 @view
-def ballot_state(ballot: uint256) -> (uint256, uint256, uint256, uint256, uint256, bool, uint256):
+def ballot_state() -> (uint256, uint256, uint256, uint256, uint256, uint256, bool, uint256):
     """
-    @notice A ballot's phases and progress.
-    @param ballot The ballot.
-    @return commit_end, reveal_end, challenge_end (0: nothing proposed), members, reveals, finalized, revealed weight.
+    @notice The open ballot's phases and progress.
+    @return ballot, commit_end, reveal_end, challenge_end (0: nothing proposed), members, reveals,
+            finalized, revealed weight.
     """
-    s: uint256 = self._state[ballot]
+    s: uint256 = self._state
     return (
+        self.ballot_count,
         s & B48,
         self._field(s, 48, 48),
         self._field(s, 96, 48),
