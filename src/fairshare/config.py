@@ -19,6 +19,7 @@ from fairshare.errors import ConfigError
 
 __all__ = [
     "ChainSettings",
+    "CommitteeSettingsModel",
     "ConsortiumConfig",
     "DataSettings",
     "FederationSettings",
@@ -29,6 +30,7 @@ __all__ = [
     "PrivacySettingsModel",
     "RevenueSettings",
     "TrainingSettings",
+    "ValidatorSettings",
     "ValuationSettings",
     "load_config",
     "load_node_config",
@@ -162,6 +164,30 @@ class FederationSettings(_Strict):
     """How long a round waits for every registered node to be connected before the run stops, naming them."""
 
 
+class ValidatorSettings(_Strict):
+    """One validator: it values every round's updates on its own validation data and commits, then reveals, its
+    scores on chain; the round's scores are the validators' weighted medians (docs/valuation.md, trust model).
+
+    ``name`` is "coordinator" (the coordinator's key), a member's name (that member's account: it gets no say over
+    its own score), or any other name: an independent party (auditor, regulator) with a key made at ``init``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    weight: Annotated[int, Field(ge=1, le=2**32)] = 1
+    behaviour: Literal["honest", "inflate", "deflate"] = "honest"
+    """Demo/benchmark only: "inflate" reports ``target``'s score 10x, "deflate" reports it as 0."""
+    target: str | None = None
+
+
+class CommitteeSettingsModel(_Strict):
+    """Phase lengths of every validators' ballot, in blocks (the embedded chain mines one block per transaction,
+    so the commit and reveal phases need at least one block per validator)."""
+
+    commit_blocks: Annotated[int, Field(ge=1, le=100_000)] = 16
+    reveal_blocks: Annotated[int, Field(ge=1, le=100_000)] = 16
+    challenge_blocks: Annotated[int, Field(ge=1, le=100_000)] = 5
+    """How long a proposed set of medians waits, open to an on-chain recomputation by anyone."""
+
+
 class ChainSettings(_Strict):
     url: str | None = None
     """None or empty: the embedded chain in ``<home>/chain.sqlite``. Otherwise any Ethereum JSON-RPC URL."""
@@ -180,6 +206,26 @@ class ConsortiumConfig(_Strict):
     privacy: PrivacySettingsModel = PrivacySettingsModel()
     federation: FederationSettings = FederationSettings()
     members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
+    validators: Annotated[list[ValidatorSettings], Field(max_length=16)] = []
+    """Empty: the coordinator is the single scorer (labelled so in every round record and the audit)."""
+    committee: CommitteeSettingsModel = CommitteeSettingsModel()
+
+    @model_validator(mode="after")
+    def _check_validators(self) -> ConsortiumConfig:
+        names = [v.name for v in self.validators]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"[[validators]] names must be unique; repeated: {', '.join(repeated)}")
+        members = {m.name for m in self.members}
+        for v in self.validators:
+            if v.behaviour != "honest" and v.target not in members:
+                raise ValueError(f"validator {v.name!r} is {v.behaviour!r}: its target must be a member's name")
+        too_short = [
+            k for k in ("commit_blocks", "reveal_blocks") if self.validators and getattr(self.committee, k) < len(names)
+        ]
+        if too_short:
+            raise ValueError(f"[committee] {', '.join(too_short)} must be at least the number of validators")
+        return self
 
     @model_validator(mode="after")
     def _check_members(self) -> ConsortiumConfig:
@@ -321,7 +367,10 @@ def with_members(config: ConsortiumConfig, count: int) -> ConsortiumConfig:
             members.append(MemberSettings(name=name))
             kept.add(name)
         k += 1
-    return config.model_copy(update={"members": members})
+    names = {m.name for m in members}
+    dropped = {m.name for m in config.members} - names  # a validator that was a dropped member leaves too
+    validators = [v for v in config.validators if v.name not in dropped and (v.target is None or v.target in names)]
+    return config.model_copy(update={"members": members, "validators": validators})
 
 
 def _drop_none(value: object) -> object:

@@ -4,8 +4,14 @@ The Flower strategy hands each round's signed, admitted member updates to ``Roun
 the coordinator's validation split and aggregates with the aggregator that was valued (so what is paid for is
 what is deployed). Once the round's model is released (with differential privacy: after the noise), ``record``
 saves it and records the round (model hash, method, parameters, seed, scores, flags, rejected updates and
-each member's privacy budget) and mints the round's shares in one transaction. A model artifact is written
-before its round is recorded, so every hash on chain has its file on disk.
+each member's privacy budget) and mints the round's shares. A model artifact is written before its round is
+recorded, so every hash on chain has its file on disk.
+
+Who decides the scores: without ``[[validators]]`` the coordinator is the single scorer (its credited values are
+the scores). With validators, the coordinator hands each round's updates to them (``validators``), opens a ballot
+on the ScoreCommittee with the round's context, every validator commits then reveals its own vector, and the
+round's scores are their weighted medians; the coordinator only proposes those medians, which anyone can
+recompute on chain.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ import numpy as np
 from flwr.serverapp import Grid
 
 from fairshare.consortium.session import Run
+from fairshare.consortium.validators import (
+    RoundHandoff,
+    credited_values,
+    load_validators,
+    read_handoff,
+    score_vectors,
+    write_handoff,
+)
 from fairshare.consortium.view import RoundReport, View
 from fairshare.errors import LearningError
 from fairshare.learning.data import load_partition
@@ -26,7 +40,9 @@ from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_no
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
+from fairshare.ledger.committee import CommitteeClient, RoundContext
 from fairshare.valuation import RoundValuation, ValuationConfig, effective_sizes, value_round
+from fairshare.valuation.median import committee_medians, outliers
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -71,12 +87,7 @@ class _Valued:
     credited: dict[str, float]
     sizes: dict[str, float]
     rejected: dict[str, str]
-
-
-def credited_values(valuation: RoundValuation) -> dict[str, float]:
-    """What each member is credited for the round: its value, except that a flagged member's positive value is
-    withheld (a negative one stays on record). These are the scores on chain; the contract mints from them."""
-    return {m: min(v, 0.0) if m in valuation.flags else v for m, v in valuation.values.items()}
+    handoff: Path | None = None
 
 
 class RoundRecorder:
@@ -103,6 +114,12 @@ class RoundRecorder:
             for name in self.addresses
         }
         self.valued: dict[int, _Valued] = {}
+        self.validators = load_validators(run) if run.record.validators else []
+        self.committee = (
+            CommitteeClient(run.chain, run.deployment, run.ledger.index) if run.deployment.committee else None
+        )
+        if self.committee is not None and not self.validators:
+            raise LearningError("this run's contracts take scores from validators, but run.json lists none")
         self.past: dict[str, float] = {}
         for record in run.ledger.rounds():
             recorded = json.loads(record.params)
@@ -117,6 +134,7 @@ class RoundRecorder:
         if unknown:
             raise LearningError(f"round {updates.round}: updates from unknown members {unknown}")
         sizes = effective_sizes({m: self.fingerprints[m] for m in member_params}, num_examples)
+        past_before = dict(self.past)
         valuation, new_params = value_round(
             self.model,
             updates.round,
@@ -132,7 +150,16 @@ class RoundRecorder:
         for member, value in valuation.values.items():
             self.past[member] = self.past.get(member, 0.0) + value
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
-        self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected)
+        handoff = None
+        if self.validators:
+            handoff = self.run.paths.root / "rounds" / f"round-{updates.round}.npz"
+            write_handoff(
+                handoff,
+                RoundHandoff(
+                    updates.round, updates.global_params, member_params, num_examples, sizes, self.config, past_before
+                ),
+            )
+        self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected, handoff)
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -156,6 +183,7 @@ class RoundRecorder:
         digest = params_hash(result.params)
         save_model(self.run.paths.model_file(result.round), result.params)
         members = sorted(valuation.values)
+        scorer = "committee" if self.committee is not None else "single scorer"
         params_text = json.dumps(
             {
                 "values": valuation.values,
@@ -167,23 +195,31 @@ class RoundRecorder:
                 "effective_sizes": valued.sizes,
                 "rejected": valued.rejected,
                 "privacy": privacy,
+                "scorer": scorer,
             },
             sort_keys=True,
             default=str,
         )
-        tx = self.run.ledger.record_round(
-            self.run.chain.operator,
-            round_id=result.round,
-            model_hash=digest,
-            method=valuation.method,
-            params=params_text,
-            seed=valuation.seed,
-            members=[self.addresses[m] for m in members],
-            scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
-        )
+        if len(params_text.encode()) > 2048 and self.committee is not None:
+            raise LearningError(f"round {result.round}: the round's parameters exceed the log's 2048 bytes")
+        validators: dict[str, str] = {}
+        if self.committee is None:
+            tx = self.run.ledger.record_round(
+                self.run.chain.operator,
+                round_id=result.round,
+                model_hash=digest,
+                method=valuation.method,
+                params=params_text,
+                seed=valuation.seed,
+                members=[self.addresses[m] for m in members],
+                scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
+            )
+        else:
+            tx, validators = self._record_by_committee(result.round, digest, valuation, params_text, valued)
         recorded = self.run.ledger.round(result.round)
         by_address = {a: n for n, a in self.addresses.items()}
         shares = {by_address[a]: s for a, s in zip(recorded.members, recorded.shares, strict=True)}
+        scores = {by_address[a]: s / SCORE_SCALE for a, s in zip(recorded.members, recorded.scores, strict=True)}
         return RoundReport(
             round=result.round,
             accuracy=result.accuracy,
@@ -198,7 +234,34 @@ class RoundRecorder:
             tx_hash=str(tx),
             rejected=valued.rejected,
             epsilon=epsilon,
+            scorer=scorer,
+            scores=scores,
+            validators=validators,
         )
+
+    def _record_by_committee(
+        self, round_id: int, digest: bytes, valuation: RoundValuation, params_text: str, valued: _Valued
+    ) -> tuple[str, dict[str, str]]:
+        """Hand the round to every validator, run its ballot, and say how each validator took part."""
+        assert self.committee is not None and valued.handoff is not None
+        order = sorted((self.addresses[m] for m in valuation.values), key=lambda a: int(a, 16))
+        context = RoundContext(round_id, digest, valuation.method, params_text, valuation.seed, tuple(order))
+        handoff = read_handoff(valued.handoff)  # exactly what a remote validator would read
+        vectors = score_vectors(self.validators, self.model, handoff, self.addresses, order, SCORE_SCALE)
+        accounts = {v.address: v.account for v in self.validators}
+        outcome = self.committee.run_ballot(
+            self.run.chain.operator,
+            context,
+            vectors,
+            accounts,
+            lambda reveals, weights: committee_medians(context.members, reveals, weights),
+        )
+        far = outliers({v: vectors[v] for v in outcome.revealed}, outcome.medians)
+        names = {v.address: v.name for v in self.validators}
+        status = {names[v]: "revealed" for v in outcome.revealed}
+        status.update({names[v]: "missing reveal" for v in outcome.missing})
+        status.update({names[v]: f"outlier: {d:.2f} of the medians' L1 norm away" for v, d in far.items()})
+        return self.run.ledger.round(round_id).tx_hash, status
 
 
 def train_run(
