@@ -13,8 +13,13 @@ For members x validators in 10x3, 10x5, 10x7 and 100x7 (``--quick``: 10x3 only),
 - the adversary rows at 10x3 (one validator inflates a member 10x, one deflates a rival to 0, two of three
   collude): the shares each member gets, against the honest round's.
 
-The wall time three in-process validators add to a training round is measured by ``benchmarks/valuation.py``'s
-companion, ``--wall``: a demo-sized run with and without ``[[validators]]``.
+Then, on the healthcare example (5 members, real training, validators on their own cut of the holdout):
+
+- wall time per training round in-process with the three demo validators (coordinator + two members) and with a
+  single scorer, in the same process, as a ratio;
+- the same consortium with the third validator inflating one member 10x, or deflating it to 0: how far that
+  member's shares move from the honest run's (the honest validators disagree a little, since they measure on
+  different rows; a liar of three can move the median only inside that disagreement).
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ from pathlib import Path
 
 from eth_account import Account
 
+from fairshare.config import ValidatorSettings
+from fairshare.consortium.session import open_run
+from fairshare.consortium.setup import init_run, resolve_config
+from fairshare.consortium.training import train_run
+from fairshare.consortium.view import SilentView
 from fairshare.ledger import GovernanceSettings, LedgerClient, connect, deploy_consortium
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.committee import CommitteeClient, RoundContext
@@ -36,6 +46,8 @@ from fairshare.ledger.deploy import CommitteeSettings, ShareRule, ValidatorSeat
 from fairshare.valuation.median import committee_medians
 
 HASH = bytes(range(32))
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "healthcare.toml"
+TARGET = "lakeside-oncology"
 SIZES = [(10, 3), (10, 5), (10, 7), (100, 7)]
 
 
@@ -171,6 +183,54 @@ def adversary_rows(chain: Chain) -> list[dict]:
     return rows
 
 
+def _train(validators: list[ValidatorSettings] | None, rounds: int) -> tuple[float, dict[str, int]]:
+    """Seconds per round and each member's shares after ``rounds`` rounds of the healthcare example."""
+    config = resolve_config(EXAMPLE, rounds=rounds)
+    if validators is not None:
+        config = config.model_copy(update={"validators": validators})
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder)
+        chain = connect(None, home)
+        try:
+            init_run(config, home, chain)
+            run = open_run(home, config.name, chain=chain)
+            started = time.perf_counter()
+            train_run(run, SilentView())
+            seconds = (time.perf_counter() - started) / rounds
+            shares = {m.name: run.ledger.shares_of(m.address) for m in run.record.members}
+        finally:
+            chain.close()
+    return seconds, shares
+
+
+def wall_rows(rounds: int) -> dict:
+    demo = resolve_config(EXAMPLE).validators
+    liar = demo[-1].name
+    single, _ = _train([], rounds)
+    three, honest = _train(None, rounds)
+    rows = {"rounds": rounds, "single_scorer_s_per_round": single, "three_validators_s_per_round": three}
+    rows["ratio"] = three / single
+    moves = []
+    for behaviour in ("inflate", "deflate"):
+        lying = [
+            v if v.name != liar else ValidatorSettings(name=liar, behaviour=behaviour, target=TARGET) for v in demo
+        ]
+        _, shares = _train(lying, rounds)
+        moves.append(
+            {
+                "case": f"{liar} {behaviour}s {TARGET}" + (" x10" if behaviour == "inflate" else " to 0"),
+                "honest_shares": honest[TARGET],
+                "shares": shares[TARGET],
+                "moved_pct": 100 * (shares[TARGET] - honest[TARGET]) / honest[TARGET],
+                "others_moved_pct": 100
+                * sum(abs(shares[m] - honest[m]) for m in honest if m != TARGET)
+                / max(sum(honest[m] for m in honest if m != TARGET), 1),
+            }
+        )
+    rows["noisy_adversaries"] = moves
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 members x 3 validators only")
@@ -184,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             adversaries = adversary_rows(chain)
         finally:
             chain.close()
+    wall = wall_rows(2 if args.quick else 4)
     print(
         f"{'members x val':>13} {'open':>7} {'commits':>9} {'reveals':>9} {'propose':>8} {'finalize':>10} "
         f"{'single rec':>10} {'overhead':>9} {'challenge':>10} {'chal.ovh':>9}"
@@ -204,9 +265,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['case']:<38} {r['member0_shares']:>12,} {r['member0_moved']:>12,} {r['member1_moved']:>12,} "
             f"{r['others_moved']:>8,}"
         )
+    print(
+        f"\nhealthcare, {wall['rounds']} rounds in-process: single scorer "
+        f"{wall['single_scorer_s_per_round']:.2f} s/round, "
+        f"three validators {wall['three_validators_s_per_round']:.2f} s/round: ratio {wall['ratio']:.2f}"
+    )
+    for r in wall["noisy_adversaries"]:
+        print(
+            f"{r['case']:<48} shares {r['honest_shares']:>12,} -> {r['shares']:>12,} ({r['moved_pct']:+.2f}%); "
+            f"others moved {r['others_moved_pct']:.2f}%"
+        )
     print(f"\n({time.perf_counter() - started:.1f} s)")
     if args.json:
-        args.json.write_text(json.dumps({"gas": gas, "adversaries": adversaries}, indent=2))
+        args.json.write_text(json.dumps({"gas": gas, "adversaries": adversaries, "wall": wall}, indent=2))
     return 0
 
 

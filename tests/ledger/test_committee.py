@@ -221,3 +221,18 @@ def test_the_contract_median_is_the_python_median(committee, pairs) -> None:
     _, cc = committee
     values, weights = [v for v, _ in pairs], [w for _, w in pairs]
     assert cc.committee.functions.weighted_median(values, weights).call() == weighted_median(values, weights)
+
+
+def test_the_audit_fails_on_one_unit_of_difference_from_the_medians(committee) -> None:
+    from dataclasses import replace
+
+    from fairshare.ledger.committee_audit import committee_check
+
+    c, cc = committee
+    _ballot(c, cc, [[100, 200, 300], [101, 200, 300], [102, 200, 300]])
+    (record,) = c.client.rounds()
+    (_, ok, _), scoring = committee_check(c.client, [record])
+    assert ok and scoring[0].scorer == "committee"
+    off_by_one = replace(record, scores=(record.scores[0] + 1, *record.scores[1:]))
+    (_, ok, detail), _ = committee_check(c.client, [off_by_one])
+    assert not ok and "differ from the validators' medians" in detail

@@ -436,17 +436,25 @@ def propose(
         str,
         typer.Argument(
             help="treasury-cut | price | release | valuation | admit | remove | oracle | governance | pause | role "
-            "| share-rule"
+            "| share-rule | validator"
         ),
     ],
     member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
     key: KeyOption = None,
     number: Annotated[
-        int, typer.Option("--number", help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause.")
+        int,
+        typer.Option(
+            "--number",
+            help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause, validator weight "
+            "(0 removes).",
+        ),
     ] = 0,
     account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle/role address.")] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="release: model hash (hex); default the last round's.")
+    ] = None,
+    data_hash: Annotated[
+        str | None, typer.Option("--data-hash", help="validator: SHA-256 of its validation data (hex).")
     ] = None,
     text: Annotated[
         str, typer.Option("--text", help="valuation method, the admitted member's name, or the role.")
@@ -503,6 +511,13 @@ def propose(
         }
         rules = replace(run.governance.policy().rules, **{k: v for k, v in changes.items() if v is not None})
         number = rules.pack()
+    if kind == "validator" and data_hash is not None:
+        try:
+            digest = bytes.fromhex(data_hash.removeprefix("0x"))
+        except ValueError as exc:
+            raise GovernanceError(f"--data-hash must be hex; got {data_hash!r}") from exc
+        if len(digest) != 32:
+            raise GovernanceError("--data-hash must be 32 bytes (64 hex digits)")
     if kind == "share-rule":
         policy = run.governance.policy()
         number = pack_share_rule(share_scale or policy.share_scale, round_cap or policy.round_cap)
