@@ -236,3 +236,15 @@ def test_the_audit_fails_on_one_unit_of_difference_from_the_medians(committee) -
     off_by_one = replace(record, scores=(record.scores[0] + 1, *record.scores[1:]))
     (_, ok, detail), _ = committee_check(c.client, [off_by_one])
     assert not ok and "differ from the validators' medians" in detail
+
+
+def test_a_round_interrupted_mid_ballot_is_run_again_and_only_one_ballot_records_it(committee) -> None:
+    c, cc = committee
+    context = _context(c)
+    first, _ = cc.open_round(c.chain.operator, context)
+    cc.commit(c.validators[0], first, HONEST, secrets.token_bytes(32))  # ... and the coordinator crashed here
+    second = _ballot(c, cc, [HONEST, HONEST, HONEST]).ballot  # the retry outlasts the open ballot, then opens anew
+    assert second == first + 1 and _shares(c) == HONEST
+    with pytest.raises(TransactionError, match="ScoreCommittee: not the open ballot"):
+        cc.reveal(c.validators[0], first, HONEST, bytes(32))
+    assert _committee_check(c).ok

@@ -126,7 +126,12 @@ class CommitteeClient:
     # writes -----------------------------------------------------------------------------------------------
 
     def open_round(self, oracle: LocalAccount, context: RoundContext) -> tuple[int, int]:
-        """Open a ballot for ``context``; returns (ballot id, gas)."""
+        """Open a ballot for ``context``; returns (ballot id, gas).
+
+        A ballot left open by a coordinator that crashed mid-round blocks a new one until it can no longer settle
+        (past its reveal phase and, if proposed, its challenge window): on a development chain those blocks are
+        mined here; on another chain the call says how long to wait."""
+        self._outlast_open_ballot()
         receipt = self._send(
             oracle,
             "open_round",
@@ -137,6 +142,21 @@ class CommitteeClient:
         )
         event = self.committee.events.Opened().process_receipt(receipt)[0]
         return int(event.args.ballot), int(receipt["gasUsed"])
+
+    def _outlast_open_ballot(self) -> None:
+        current = self.committee.functions.ballot_state().call()
+        ballot, reveal_end, challenge_end, finalized = current[0], current[2], current[3], current[6]
+        if ballot == 0 or finalized:
+            return
+        last = max(reveal_end, challenge_end)
+        if int(self.chain.w3.eth.block_number) + 1 > last:
+            return
+        try:
+            self.wait_until(last)
+        except LedgerError as exc:
+            raise LedgerError(
+                f"ballot {ballot} of an interrupted round is still open until block {last}; retry after it"
+            ) from exc
 
     def commit(self, validator: LocalAccount, ballot: int, scores: Sequence[int], salt: bytes) -> int:
         receipt = self._send(
