@@ -30,10 +30,12 @@ __all__ = [
     "PrivacySettingsModel",
     "RevenueSettings",
     "TrainingSettings",
+    "ValidatorNodeConfig",
     "ValidatorSettings",
     "ValuationSettings",
     "load_config",
     "load_node_config",
+    "load_validator_config",
     "save_config",
     "with_members",
 ]
@@ -176,6 +178,9 @@ class ValidatorSettings(_Strict):
     behaviour: Literal["honest", "inflate", "deflate"] = "honest"
     """Demo/benchmark only: "inflate" reports ``target``'s score 10x, "deflate" reports it as 0."""
     target: str | None = None
+    address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
+    """An independent validator's own account, whose key stays on its machine: it runs ``fairshare validator
+    start`` there and the coordinator waits for its commit and reveal. Unset: ``init`` makes its key here."""
 
 
 class CommitteeSettingsModel(_Strict):
@@ -186,6 +191,24 @@ class CommitteeSettingsModel(_Strict):
     reveal_blocks: Annotated[int, Field(ge=1, le=100_000)] = 16
     challenge_blocks: Annotated[int, Field(ge=1, le=100_000)] = 5
     """How long a proposed set of medians waits, open to an on-chain recomputation by anyone."""
+    wait_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """How long the coordinator waits for validators on other machines to commit, then to reveal."""
+
+
+class ValidatorNodeConfig(_Strict):
+    """A validator on its own machine (``fairshare validator start --config validator.toml``)."""
+
+    chain: str
+    """JSON-RPC URL of the consortium's chain."""
+    committee: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    """The consortium's ScoreCommittee address (run.json: deployment.committee)."""
+    account_key: Path
+    """This validator's account key (an Ethereum keystore file, ``fairshare node account``)."""
+    data: Path
+    """Its validation rows (a partition file); their hash must be the one governance admitted."""
+    handoff: Path
+    """The folder the coordinator's round hand-off files (round-<r>.npz) arrive in."""
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = 0.2
 
 
 class ChainSettings(_Strict):
@@ -325,6 +348,13 @@ def load_node_config(path: Path) -> NodeConfig:
     return config.model_copy(
         update={k: _resolve(getattr(config, k), base) for k in ("root_certificates", "node_key", "account_key", "data")}
     )
+
+
+def load_validator_config(path: Path) -> ValidatorNodeConfig:
+    """A validator's node file; relative paths are resolved against the file's folder."""
+    config = _load_model(path, ValidatorNodeConfig, "validator file")
+    base = path.resolve().parent
+    return config.model_copy(update={k: _resolve(getattr(config, k), base) for k in ("account_key", "data", "handoff")})
 
 
 def load_config(path: Path) -> ConsortiumConfig:

@@ -139,6 +139,10 @@ coordinator_app = typer.Typer(help="The coordinator on Flower's deployment runti
 app.add_typer(coordinator_app, name="coordinator")
 node_app = typer.Typer(help="A member's node on Flower's deployment runtime.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
+validator_app = typer.Typer(
+    help="A validator on its own machine (docs/valuation.md, trust model).", no_args_is_help=True
+)
+app.add_typer(validator_app, name="validator")
 
 
 @coordinator_app.command("start")
@@ -192,6 +196,25 @@ def node_account(
 
     account = create_key_file(out)
     console.print(f"member account {account.address} (key in {out}; it never leaves this machine)", highlight=False)
+
+
+@validator_app.command("start")
+def validator_start(
+    config: Annotated[Path, typer.Option("--config", help="This validator's file (TOML).")],
+    ballots: Annotated[int | None, typer.Option("--ballots", help="Stop after this many reveals.")] = None,
+) -> None:
+    """Run a validator on this machine: value each round on its own rows, commit, then reveal. Ctrl-C stops."""
+    from fairshare.config import load_validator_config
+    from fairshare.consortium.validator_node import serve_validator
+
+    _stop_on_sigterm()
+    try:
+        made = serve_validator(
+            load_validator_config(config), lambda line: console.print(line, highlight=False), ballots
+        )
+    except KeyboardInterrupt:
+        return
+    console.print(f"{made} ballots revealed")
 
 
 @node_app.command("start")

@@ -122,18 +122,22 @@ def _validator_accounts(
     config: ConsortiumConfig, paths: RunPaths, chain: Chain, keystore: Keystore, members: list[MemberAccount]
 ) -> list[ValidatorAccount]:
     """Each validator's paying account: the oracle's, a member's own, or a key made for an independent party."""
-    by_name = {m.name: m.address for m in members}
+    by_name = {m.name: m for m in members}
     accounts = []
     for v in config.validators:
+        remote = False
         if v.name == "coordinator":
             address, kind = chain.operator.address, "coordinator"
         elif v.name in by_name:
-            address, kind = by_name[v.name], "member"
+            address, kind, remote = by_name[v.name].address, "member", by_name[v.name].own_key
+        elif v.address is not None:
+            address, kind, remote = to_checksum_address(v.address), "independent", True
+            chain.fund(address, GAS_ALLOWANCE_WEI)
         else:
             address, kind = keystore.create(f"{config.name}-{paths.index}-validator-{v.name}").address, "independent"
             chain.fund(address, GAS_ALLOWANCE_WEI)
         split = load_partition(paths.validators_dir / f"{v.name}.npz")
-        accounts.append(ValidatorAccount(v.name, address, v.weight, data_hash(split).hex(), kind))
+        accounts.append(ValidatorAccount(v.name, address, v.weight, data_hash(split).hex(), kind, remote))
     return accounts
 
 

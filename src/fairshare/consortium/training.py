@@ -29,7 +29,7 @@ from fairshare.consortium.validators import (
     credited_values,
     load_validators,
     read_handoff,
-    score_vectors,
+    score_vector,
     write_handoff,
 )
 from fairshare.consortium.view import RoundReport, View
@@ -118,8 +118,9 @@ class RoundRecorder:
         self.committee = (
             CommitteeClient(run.chain, run.deployment, run.ledger.index) if run.deployment.committee else None
         )
-        if self.committee is not None and not self.validators:
+        if self.committee is not None and not run.record.validators:
             raise LearningError("this run's contracts take scores from validators, but run.json lists none")
+        self.remote = [v.address for v in run.record.validators if v.remote]
         self.past: dict[str, float] = {}
         for record in run.ledger.rounds():
             recorded = json.loads(record.params)
@@ -156,7 +157,15 @@ class RoundRecorder:
             write_handoff(
                 handoff,
                 RoundHandoff(
-                    updates.round, updates.global_params, member_params, num_examples, sizes, self.config, past_before
+                    updates.round,
+                    updates.global_params,
+                    member_params,
+                    num_examples,
+                    sizes,
+                    self.config,
+                    past_before,
+                    {m: self.addresses[m] for m in member_params},
+                    self.run.config.model.l2,
                 ),
             )
         self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected, handoff)
@@ -244,10 +253,10 @@ class RoundRecorder:
     ) -> tuple[str, dict[str, str]]:
         """Hand the round to every validator, run its ballot, and say how each validator took part."""
         assert self.committee is not None and valued.handoff is not None
-        order = sorted((self.addresses[m] for m in valuation.values), key=lambda a: int(a, 16))
+        handoff = read_handoff(valued.handoff)  # exactly what a validator on another machine reads
+        order = handoff.order()
         context = RoundContext(round_id, digest, valuation.method, params_text, valuation.seed, tuple(order))
-        handoff = read_handoff(valued.handoff)  # exactly what a remote validator would read
-        vectors = score_vectors(self.validators, self.model, handoff, self.addresses, order, SCORE_SCALE)
+        vectors = {v.address: score_vector(v, self.model, handoff, SCORE_SCALE) for v in self.validators}
         accounts = {v.address: v.account for v in self.validators}
         outcome = self.committee.run_ballot(
             self.run.chain.operator,
@@ -255,9 +264,11 @@ class RoundRecorder:
             vectors,
             accounts,
             lambda reveals, weights: committee_medians(context.members, reveals, weights),
+            remote=tuple(self.remote),
+            wait_seconds=self.run.config.committee.wait_seconds,
         )
-        far = outliers({v: vectors[v] for v in outcome.revealed}, outcome.medians)
-        names = {v.address: v.name for v in self.validators}
+        far = outliers(outcome.reveals, outcome.medians)
+        names = {v.address: v.name for v in self.run.record.validators}
         status = {names[v]: "revealed" for v in outcome.revealed}
         status.update({names[v]: "missing reveal" for v in outcome.missing})
         status.update({names[v]: f"outlier: {d:.2f} of the medians' L1 norm away" for v, d in far.items()})

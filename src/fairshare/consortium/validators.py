@@ -15,7 +15,6 @@ adversaries the median is there to stop).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ __all__ = [
     "credited_values",
     "load_validators",
     "read_handoff",
-    "score_vectors",
+    "score_vector",
     "write_handoff",
 ]
 
@@ -56,6 +55,14 @@ class RoundHandoff:
     sizes: dict[str, float]
     config: ValuationConfig
     past: dict[str, float]
+    addresses: dict[str, str]
+    """Member name -> account: the order of a score vector is the members' accounts in ascending order."""
+    l2: float
+    """The model's L2 penalty (the model is rebuilt from it and the validation data's shape)."""
+
+    def order(self) -> list[str]:
+        """The member accounts of this round in the ballot's order (ascending address)."""
+        return sorted((self.addresses[m] for m in self.updates), key=lambda a: int(a, 16))
 
 
 def write_handoff(path: Path, handoff: RoundHandoff) -> None:
@@ -71,6 +78,8 @@ def write_handoff(path: Path, handoff: RoundHandoff) -> None:
         "num_examples": handoff.num_examples,
         "sizes": handoff.sizes,
         "past": handoff.past,
+        "addresses": handoff.addresses,
+        "l2": handoff.l2,
         "policy": {
             "method": c.method,
             "utility": c.utility,
@@ -102,6 +111,8 @@ def read_handoff(path: Path) -> RoundHandoff:
         sizes={k: float(v) for k, v in meta["sizes"].items()},
         config=ValuationConfig(**meta["policy"]),
         past={k: float(v) for k, v in meta["past"].items()},
+        addresses={k: str(v) for k, v in meta["addresses"].items()},
+        l2=float(meta["l2"]),
     )
 
 
@@ -145,18 +156,15 @@ class Validator:
 
 
 def load_validators(run: Run) -> list[Validator]:
-    """The run's validators with their keys and splits; a member-validator that keeps its own key cannot sign here."""
+    """The run's validators whose keys are on this machine, with their splits (the others run on their own)."""
     behaviours = {v.name: v for v in run.config.validators}
     out = []
     for v in run.record.validators:
+        if v.remote:
+            continue  # it signs on its own machine: the coordinator waits for its commit and reveal
         if v.kind == "coordinator":
             account = run.chain.operator
         elif v.kind == "member":
-            if not run.holds_key(v.name):
-                raise LearningError(
-                    f"validator {v.name} keeps its account key on its own machine; an in-process round cannot sign "
-                    "its commit and reveal (run that validator on its machine: docs/valuation.md, trust model)"
-                )
             account = run.member_key(v.name)
         else:
             account = run.keystore.load(f"{run.paths.consortium}-{run.paths.index}-validator-{v.name}")
@@ -176,18 +184,8 @@ def load_validators(run: Run) -> list[Validator]:
     return out
 
 
-def score_vectors(
-    validators: list[Validator],
-    model: LogisticRegression,
-    handoff: RoundHandoff,
-    addresses: Mapping[str, str],
-    order: list[str],
-    scale: int,
-) -> dict[str, list[int]]:
-    """Validator address -> its integer scores (values x ``scale``) in ``order`` (member addresses)."""
-    by_address = {a.lower(): n for n, a in addresses.items()}
-    vectors = {}
-    for validator in validators:
-        values = validator.values(model, handoff)
-        vectors[validator.address] = [round(values[by_address[a.lower()]] * scale) for a in order]
-    return vectors
+def score_vector(validator: Validator, model: LogisticRegression, handoff: RoundHandoff, scale: int) -> list[int]:
+    """The validator's integer scores (values x ``scale``) in the ballot's member order."""
+    by_address = {a.lower(): n for n, a in handoff.addresses.items()}
+    values = validator.values(model, handoff)
+    return [round(values[by_address[a.lower()]] * scale) for a in handoff.order()]

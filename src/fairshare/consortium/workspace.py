@@ -100,6 +100,8 @@ class ValidatorAccount:
     weight: int
     data_hash: str
     kind: str  # "coordinator" | "member" | "independent"
+    remote: bool = False
+    """Its key is on its own machine (``fairshare validator start``); the coordinator waits for it."""
 
 
 @dataclass(frozen=True)

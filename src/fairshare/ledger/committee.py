@@ -9,6 +9,7 @@ another contract.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,17 +109,28 @@ class BallotOutcome:
     revealed: tuple[str, ...]
     missing: tuple[str, ...]
     gas: dict[str, int]
+    reveals: dict[str, list[int]] = field(default_factory=dict)
 
 
 class CommitteeClient:
     def __init__(self, chain: Chain, deployment: Deployment, index: EventIndex | None = None) -> None:
         if not deployment.committee:
             raise LedgerError(f"consortium {deployment.name!r} has no score committee: it has a single scorer")
+        self._attach(chain, deployment.committee, deployment.block, index)
+
+    @classmethod
+    def at(cls, chain: Chain, address: str, start_block: int = 0) -> CommitteeClient:
+        """The committee at ``address`` (a validator on its own machine knows no more than that)."""
+        client = cls.__new__(cls)
+        client._attach(chain, address, start_block, None)
+        return client
+
+    def _attach(self, chain: Chain, address: str, start_block: int, index: EventIndex | None) -> None:
         self.chain = chain
-        self.committee = contract_at(chain, "ScoreCommittee", deployment.committee)
+        self.committee = contract_at(chain, "ScoreCommittee", address)
         self.index = index if index is not None and self.committee.address in index.contracts else None
         if self.index is None:
-            self.index = EventIndex(chain.w3, [self.committee], deployment.block)
+            self.index = EventIndex(chain.w3, [self.committee], start_block)
 
     def _send(self, sender: LocalAccount, function: str, *args: Any, what: str) -> dict:
         return dict(self.chain.send(sender, self.committee, function, *args, what=what))
@@ -233,12 +245,15 @@ class CommitteeClient:
             weights[e.args["account"]] = int(e.args["weight"])
         return {a: w for a, w in weights.items() if w > 0}
 
-    def ballots(self) -> list[Ballot]:
-        """Every ballot with its commitments, reveals (decoded from their calldata), proposals and outcome."""
+    def ballots(self, only: int | None = None) -> list[Ballot]:
+        """Every ballot (or ballot ``only``) with its commitments, reveals (decoded from their calldata), proposals
+        and outcome."""
         address = self.committee.address
         out: dict[int, Ballot] = {}
         for e in self.index.events(address, "Opened"):
             b = int(e.args["ballot"])
+            if only is not None and b != only:
+                continue
             out[b] = Ballot(
                 b,
                 int(e.args["round_id"]),
@@ -249,9 +264,12 @@ class CommitteeClient:
                 e.block,
             )
         for e in self.index.events(address, "Committed"):
-            out[int(e.args["ballot"])].commitments[e.args["validator"]] = bytes(e.args["commitment"])
+            if int(e.args["ballot"]) in out:
+                out[int(e.args["ballot"])].commitments[e.args["validator"]] = bytes(e.args["commitment"])
         for e in self.index.events(address, "Revealed"):
             b = int(e.args["ballot"])
+            if b not in out:
+                continue
             scores, salt = self._revealed(e.tx_hash, b)
             out[b].reveals[e.args["validator"]] = Reveal(
                 e.args["validator"], int(e.args["weight"]), scores, salt, e.block, e.tx_hash
@@ -274,9 +292,8 @@ class CommitteeClient:
         ]
 
     def ballot(self, ballot: int) -> Ballot:
-        for b in self.ballots():
-            if b.ballot == ballot:
-                return b
+        for b in self.ballots(only=ballot):
+            return b
         raise LedgerError(f"no ballot {ballot} on the score committee")
 
     def _revealed(self, tx_hash: str, ballot: int) -> tuple[tuple[int, ...], bytes]:
@@ -301,25 +318,52 @@ class CommitteeClient:
         *,
         skip_reveal: frozenset[str] = frozenset(),
         propose_medians: Sequence[int] | None = None,
+        remote: Sequence[str] = (),
+        wait_seconds: float = 60.0,
     ) -> BallotOutcome:
-        """Open, commit every vector, let the commit phase end, reveal (except ``skip_reveal``), propose the medians,
-        let the challenge window pass and finalize. ``medians_for(reveals, weights)`` computes the medians the
-        proposer posts (``propose_medians`` overrides it, to test a dishonest proposer)."""
+        """Open, commit every local vector, let the commit phase end, reveal (except ``skip_reveal``), propose the
+        medians, let the challenge window pass and finalize.
+
+        ``remote`` validators sign on their own machines: after the local commits (and reveals) the coordinator
+        waits up to ``wait_seconds`` for theirs before it lets the phase end; one that does not show up is
+        missing. The medians are computed by ``medians_for(reveals, weights)`` from the reveals read back from the
+        chain; ``propose_medians`` overrides what is proposed, to test a dishonest proposer (it is then overturned
+        at once by recomputing on chain)."""
         gas: dict[str, int] = {}
         ballot, gas["open"] = self.open_round(oracle, context)
         salts = {v: secrets.token_bytes(32) for v in scores}
         gas["commit"] = sum(self.commit(validators[v], ballot, s, salts[v]) for v, s in scores.items())
+        self._await(ballot, "commitments", remote, wait_seconds)
         self.wait_until(int(self.state(ballot)["commit_end"]))
-        revealed = {v: s for v, s in scores.items() if v not in skip_reveal}
-        gas["reveal"] = sum(self.reveal(validators[v], ballot, s, salts[v]) for v, s in revealed.items())
+        local = {v: s for v, s in scores.items() if v not in skip_reveal}
+        gas["reveal"] = sum(self.reveal(validators[v], ballot, s, salts[v]) for v, s in local.items())
+        self._await(ballot, "reveals", remote, wait_seconds)
         self.wait_until(int(self.state(ballot)["reveal_end"]))
-        weights = {v: int(self.committee.functions.weight_of(v).call()) for v in revealed}
-        medians = list(medians_for(revealed, weights))
+        on_chain = self.ballot(ballot).reveals
+        reveals = {v: list(r.scores) for v, r in on_chain.items()}
+        medians = list(medians_for(reveals, {v: r.weight for v, r in on_chain.items()}))
         gas["propose"] = self.propose(oracle, ballot, propose_medians if propose_medians is not None else medians)
         if propose_medians is not None and list(propose_medians) != medians:
             gas["challenge"] = self.finalize_on_chain(oracle, ballot, context)  # within the window: overturned
         else:
             self.wait_until(int(self.state(ballot)["challenge_end"]))
             gas["finalize"] = self.finalize(oracle, ballot, context, medians)
-        missing = tuple(v for v in scores if v in skip_reveal)
-        return BallotOutcome(ballot, medians, tuple(revealed), missing, gas)
+        expected = [*scores, *(v for v in remote if v not in scores)]
+        missing = tuple(v for v in expected if v not in reveals)
+        return BallotOutcome(ballot, medians, tuple(reveals), missing, gas, reveals)
+
+    def _await(self, ballot: int, what: str, remote: Sequence[str], wait_seconds: float) -> None:
+        """Wait until every ``remote`` validator has made its commitment (or reveal), at most ``wait_seconds``."""
+        if not remote:
+            return
+        event = "Committed" if what == "commitments" else "Revealed"
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            done = {
+                e.args["validator"]
+                for e in self.index.events(self.committee.address, event)
+                if int(e.args["ballot"]) == ballot
+            }
+            if all(v in done for v in remote):
+                return
+            time.sleep(0.2)
