@@ -2,7 +2,7 @@
 
     python benchmarks/validators.py [--quick] [--json FILE]
 
-For members x validators in 10x3, 10x5, 10x7 and 100x7 (``--quick``: 10x3 only), on the embedded chain:
+For members x validators in 10x3, 10x5, 10x7, 100x7 and 128x16 (``--quick``: 10x3 only), on the embedded chain:
 
 - gas of one normal (optimistic) round, the second of a consortium (steady state): ``open_round``, every
   ``commit``, every ``reveal``, ``propose`` and ``finalize``. ``finalize`` includes recording the round in the
@@ -48,7 +48,7 @@ from fairshare.valuation.median import committee_medians
 HASH = bytes(range(32))
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "healthcare.toml"
 TARGET = "lakeside-oncology"
-SIZES = [(10, 3), (10, 5), (10, 7), (100, 7)]
+SIZES = [(10, 3), (10, 5), (10, 7), (100, 7), (128, 16)]  # the last: the largest a ballot takes
 
 
 def _deploy(chain: Chain, members: list[str], validators: list[str]) -> LedgerClient:

@@ -339,9 +339,15 @@ class CommitteeClient:
         gas["reveal"] = sum(self.reveal(validators[v], ballot, s, salts[v]) for v, s in local.items())
         self._await(ballot, "reveals", remote, wait_seconds)
         self.wait_until(int(self.state(ballot)["reveal_end"]))
-        on_chain = self.ballot(ballot).reveals
-        reveals = {v: list(r.scores) for v, r in on_chain.items()}
-        medians = list(medians_for(reveals, {v: r.weight for v, r in on_chain.items()}))
+        reveals: dict[str, list[int]] = {}
+        weights: dict[str, int] = {}
+        for e in self.index.events(self.committee.address, "Revealed"):
+            if int(e.args["ballot"]) != ballot:
+                continue
+            v = e.args["validator"]
+            weights[v] = int(e.args["weight"])  # a local vector is known; only another machine's is read back
+            reveals[v] = list(local[v]) if v in local else list(self._revealed(e.tx_hash, ballot)[0])
+        medians = list(medians_for(reveals, weights))
         gas["propose"] = self.propose(oracle, ballot, propose_medians if propose_medians is not None else medians)
         if propose_medians is not None and list(propose_medians) != medians:
             gas["challenge"] = self.finalize_on_chain(oracle, ballot, context)  # within the window: overturned
