@@ -61,3 +61,11 @@ def test_no_values_give_zero_and_bad_weights_are_refused() -> None:
 def test_a_vector_far_from_the_medians_is_an_outlier() -> None:
     far = outliers({"honest": [100, 200], "greedy": [1000, 200]}, [100, 200])
     assert set(far) == {"greedy"} and far["greedy"] == pytest.approx(3.0)
+
+
+def test_honest_disagreement_on_small_values_names_nobody() -> None:
+    """Late rounds: every value is small, so honest noise alone is a large fraction of the medians."""
+    medians = [10, 20, 30]
+    honest = {"a": [10, 20, 30], "b": [30, 5, 45], "c": [0, 40, 20]}  # each 0.0-1.2 x |medians| away
+    assert outliers(honest, medians) == {}
+    assert set(outliers({**honest, "greedy": [600, 20, 30]}, medians)) == {"greedy"}

@@ -11,20 +11,25 @@ audit recomputes it, and the property tests pin the rules the payouts rely on:
   only the upward push; a median bounds both;
 - a validator that is also a member is left out of its own entry's median.
 
-An *outlier* is a validator whose vector sits far from the medians: its L1 distance to them is more than
-``threshold`` times the medians' L1 norm (default 0.5). Outliers and missing reveals are named, not punished:
-governance can remove a validator.
+An *outlier* is a validator whose vector sits far from the medians, both absolutely and compared with its
+peers: its L1 distance to them is more than ``threshold`` (0.5) times the medians' L1 norm, and more than
+``OUTLIER_RATIO`` (3) times the median distance of the other validators. The second condition keeps honest
+validators, who measure on different rows, from being named when every value is small (late rounds, where the
+honest disagreement alone is a large fraction of the medians). Outliers and missing reveals are named, not
+punished: governance can remove a validator.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 
 from fairshare.errors import ValuationError
 
-__all__ = ["OUTLIER_THRESHOLD", "committee_medians", "outliers", "weighted_median"]
+__all__ = ["OUTLIER_RATIO", "OUTLIER_THRESHOLD", "committee_medians", "outliers", "weighted_median"]
 
 OUTLIER_THRESHOLD = 0.5
+OUTLIER_RATIO = 3.0
 
 
 def weighted_median(values: Sequence[int], weights: Sequence[int]) -> int:
@@ -66,12 +71,16 @@ def committee_medians(
 def outliers(
     reveals: Mapping[str, Sequence[int]], medians: Sequence[int], threshold: float = OUTLIER_THRESHOLD
 ) -> dict[str, float]:
-    """Validators whose vector is further than ``threshold`` x |medians|_1 from the medians, with that distance
-    as a fraction of |medians|_1 (a zero median vector counts as norm 1)."""
+    """Validators far from the medians (see the module's rule), with their distance as a fraction of |medians|_1
+    (a zero median vector counts as norm 1)."""
     norm = max(sum(abs(m) for m in medians), 1)
+    distance = {
+        v: sum(abs(s - m) for s, m in zip(scores, medians, strict=True)) / norm for v, scores in reveals.items()
+    }
     far = {}
-    for validator, scores in reveals.items():
-        distance = sum(abs(s - m) for s, m in zip(scores, medians, strict=True)) / norm
-        if distance > threshold:
-            far[validator] = distance
+    for validator, d in distance.items():
+        peers = [x for v, x in distance.items() if v != validator]
+        typical = statistics.median(peers) if peers else 0.0
+        if d > threshold and d > OUTLIER_RATIO * typical:
+            far[validator] = d
     return far
