@@ -248,3 +248,20 @@ def test_a_round_interrupted_mid_ballot_is_run_again_and_only_one_ballot_records
     with pytest.raises(TransactionError, match="ScoreCommittee: not the open ballot"):
         cc.reveal(c.validators[0], first, HONEST, bytes(32))
     assert _committee_check(c).ok
+
+
+def test_a_validator_that_proposes_wrong_medians_first_is_overturned(committee) -> None:
+    c, cc = committee
+    greedy = c.validators[2]
+    wait = cc.wait_until
+
+    def greedy_proposes_as_soon_as_reveals_close(block: int) -> None:
+        wait(block)
+        state = cc.committee.functions.ballot_state().call()
+        if block == state[2] and state[3] == 0:  # the reveal phase just ended and nobody proposed yet
+            cc.propose(greedy, state[0], [0, 0, 10**6])
+
+    cc.wait_until = greedy_proposes_as_soon_as_reveals_close  # type: ignore[method-assign]
+    outcome = _ballot(c, cc, [HONEST, HONEST, HONEST])
+    assert "propose" not in outcome.gas and "challenge" in outcome.gas  # the coordinator recomputed on chain
+    assert _shares(c) == HONEST and cc.ballots()[-1].finalized["overturned"]

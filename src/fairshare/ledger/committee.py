@@ -75,6 +75,10 @@ def committed_slot(ballot: int, validator: str, scores: Sequence[int], salt: byt
     return (ballot << 208) | (int.from_bytes(commitment(ballot, validator, scores, salt), "big") & HASH_BITS & ~1)
 
 
+def _medians_hash(medians: Sequence[int]) -> bytes:
+    return bytes(Web3.keccak(encode(["int256[]"], [list(medians)])))
+
+
 @dataclass(frozen=True)
 class Reveal:
     validator: str
@@ -187,8 +191,9 @@ class CommitteeClient:
         return int(receipt["gasUsed"])
 
     def propose(self, sender: LocalAccount, ballot: int, medians: Sequence[int]) -> int:
-        digest = bytes(Web3.keccak(encode(["int256[]"], [list(medians)])))
-        receipt = self._send(sender, "propose", ballot, digest, what=f"proposing the medians of ballot {ballot}")
+        receipt = self._send(
+            sender, "propose", ballot, _medians_hash(medians), what=f"proposing the medians of ballot {ballot}"
+        )
         return int(receipt["gasUsed"])
 
     def finalize(self, sender: LocalAccount, ballot: int, context: RoundContext, medians: Sequence[int]) -> int:
@@ -348,8 +353,12 @@ class CommitteeClient:
             weights[v] = int(e.args["weight"])  # a local vector is known; only another machine's is read back
             reveals[v] = list(local[v]) if v in local else list(self._revealed(e.tx_hash, ballot)[0])
         medians = list(medians_for(reveals, weights))
-        gas["propose"] = self.propose(oracle, ballot, propose_medians if propose_medians is not None else medians)
-        if propose_medians is not None and list(propose_medians) != medians:
+        proposed = self._proposal(ballot)  # a validator may have proposed first
+        if proposed is None:
+            posted = list(propose_medians) if propose_medians is not None else medians
+            gas["propose"] = self.propose(oracle, ballot, posted)
+            proposed = _medians_hash(posted)
+        if proposed != _medians_hash(medians):
             gas["challenge"] = self.finalize_on_chain(oracle, ballot, context)  # within the window: overturned
         else:
             self.wait_until(int(self.state(ballot)["challenge_end"]))
@@ -357,6 +366,12 @@ class CommitteeClient:
         expected = [*scores, *(v for v in remote if v not in scores)]
         missing = tuple(v for v in expected if v not in reveals)
         return BallotOutcome(ballot, medians, tuple(reveals), missing, gas, reveals)
+
+    def _proposal(self, ballot: int) -> bytes | None:
+        for e in self.index.events(self.committee.address, "Proposed"):
+            if int(e.args["ballot"]) == ballot:
+                return bytes(e.args["medians_hash"])
+        return None
 
     def _await(self, ballot: int, what: str, remote: Sequence[str], wait_seconds: float) -> None:
         """Wait until every ``remote`` validator has made its commitment (or reveal), at most ``wait_seconds``."""
