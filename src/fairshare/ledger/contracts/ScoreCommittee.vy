@@ -176,9 +176,10 @@ def _open(ballot: uint256) -> uint256:
 def open_round(round_id: uint256, context: bytes32, members: uint256) -> uint256:
     """
     @notice Open a ballot for the next round; only the TrainingLog's oracle.
-    @dev The previous ballot must be finalized or unable to settle: past its reveal phase and either not
-         proposed or past its challenge window (a final proposal may still be finalized by anyone until
-         the new ballot is recorded; the TrainingLog takes each round once).
+    @dev The previous ballot must be finalized or no longer open to a challenge: past its reveal phase and
+         either not proposed or past its challenge window. A final proposal nobody finalized is dropped
+         when the next ballot opens (anyone may finalize it as soon as its window ends; the coordinator
+         does at once). The TrainingLog takes each round once.
     @param round_id The round (the TrainingLog's last round + 1).
     @param context keccak256(abi_encode(round_id, model_hash, method, params, seed, members)): what the
            scores are about, and the member order every score vector follows.
