@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py --json .fairshare/bench-ledger.json
 	$(BIN)/python benchmarks/serving.py --json .fairshare/bench-serving.json
 	$(BIN)/python benchmarks/privacy.py --json .fairshare/bench-privacy.json
+	$(BIN)/python benchmarks/validators.py --json .fairshare/bench-validators.json
 
 bench-torch: $(TORCH_STAMP)
 	$(BIN)/python benchmarks/torch_valuation.py --json .fairshare/bench-torch-valuation.json

@@ -11,6 +11,10 @@
 # FAIRSHARE_SKIP_NODE=<member> leaves that member's node down, FAIRSHARE_NODE_TIMEOUT=<s> sets how long a round
 # waits for it ([federation] node_timeout_seconds): the operator then sees who is missing, and training stops.
 #
+# FAIRSHARE_CHAIN_URL=<url> runs the consortium on that JSON-RPC node (e.g. anvil; key from FAIRSHARE_DEPLOYER_KEY)
+# instead of the embedded chain; with it, FAIRSHARE_VALIDATOR=<name> adds a validator on its own "machine" (its own
+# key, its own rows, `fairshare validator start`) beside the coordinator: the scores are then their medians.
+#
 # Each "machine" is a folder: coordinator/ holds the consortium (chain, SuperLink); <member>/ holds what
 # that member's machine holds: its node key pair, its account key, its data and its node file.
 set -euo pipefail
@@ -50,8 +54,31 @@ ${FAIRSHARE_NODE_TIMEOUT:+node_timeout_seconds = $FAIRSHARE_NODE_TIMEOUT}
 TOML
 for m in "${MEMBERS[@]}"; do echo "$m = \"$WORK/$m/node-key.pub\"" >> "$CONFIG"; done
 for m in "${MEMBERS[@]}"; do printf '\n[[members]]\nname = "%s"\naddress = "%s"\n' "$m" "${ADDRESS[$m]}" >> "$CONFIG"; done
-"$FAIRSHARE" init --config "$CONFIG"
+VALIDATOR="${FAIRSHARE_VALIDATOR:-}"
+if [ -n "$VALIDATOR" ]; then
+  echo "== an independent validator creates its account key on its own machine"
+  mkdir -p "$WORK/$VALIDATOR"
+  "$FAIRSHARE" node account --out "$WORK/$VALIDATOR/account.json" | tee "$WORK/$VALIDATOR/account.txt"
+  VADDRESS=$(grep -o '0x[0-9a-fA-F]\{40\}' "$WORK/$VALIDATOR/account.txt" | head -1)
+  printf '\n[[validators]]\nname = "coordinator"\n\n[[validators]]\nname = "%s"\naddress = "%s"\n' "$VALIDATOR" "$VADDRESS" >> "$CONFIG"
+  printf '\n[committee]\ncommit_blocks = 4\nreveal_blocks = 4\nchallenge_blocks = 2\nwait_seconds = 120\n' >> "$CONFIG"
+fi
+"$FAIRSHARE" init --config "$CONFIG" ${FAIRSHARE_CHAIN_URL:+--chain "$FAIRSHARE_CHAIN_URL"}
 RUN="$FAIRSHARE_HOME/runs/$NAME/$(ls "$FAIRSHARE_HOME/runs/$NAME" | sort -n | tail -1)"
+if [ -n "$VALIDATOR" ]; then
+  echo "== the validator gets its rows (here: its cut of the holdout) and watches the committee"
+  cp "$RUN/validators/$VALIDATOR.npz" "$WORK/$VALIDATOR/validation.npz"
+  COMMITTEE=$(grep -o '"committee": "0x[0-9a-fA-F]\{40\}"' "$RUN/run.json" | grep -o '0x[0-9a-fA-F]\{40\}')
+  cat > "$WORK/$VALIDATOR/validator.toml" <<TOML
+chain = "$FAIRSHARE_CHAIN_URL"
+committee = "$COMMITTEE"
+account_key = "account.json"
+data = "validation.npz"
+handoff = "$RUN/rounds"
+TOML
+  "$FAIRSHARE" validator start --config "$WORK/$VALIDATOR/validator.toml" > "$WORK/$VALIDATOR/validator.log" 2>&1 &
+  PIDS+=($!)
+fi
 
 echo "== the coordinator starts the SuperLink and registers the admitted members' nodes"
 "$FAIRSHARE" coordinator start > "$WORK/coordinator/coordinator.log" 2>&1 &

@@ -106,3 +106,19 @@ def test_node_keys_must_name_members_and_resolve_against_the_file(tmp_path: Path
         load_config(write(tmp_path, 'name = "c1"\n[federation.node_keys]\nzed = "z.pub"\n' + body))
     config = load_config(write(tmp_path, 'name = "c1"\n[federation.node_keys]\na = "keys/a.pub"\n' + body))
     assert config.federation.node_keys["a"] == (tmp_path / "keys" / "a.pub").resolve()
+
+
+def test_validators_are_checked_and_follow_the_members(tmp_path: Path, examples_dir: Path) -> None:
+    config = load_config(examples_dir / "healthcare.toml")
+    assert [v.name for v in config.validators] == ["coordinator", "st-marys", "riverside-general"]
+    assert [v.name for v in with_members(config, 2).validators] == ["coordinator", "st-marys"]  # riverside dropped
+    assert load_config(write(tmp_path, MINIMAL)).validators == []  # no [[validators]]: a single scorer
+    with pytest.raises(ConfigError, match=r"\[\[validators\]\] names must be unique; repeated: x"):
+        load_config(write(tmp_path, MINIMAL + '[[validators]]\nname = "x"\n[[validators]]\nname = "x"\n'))
+    with pytest.raises(ConfigError, match="its target must be a member's name"):
+        load_config(write(tmp_path, MINIMAL + '[[validators]]\nname = "x"\nbehaviour = "inflate"\ntarget = "zz"\n'))
+    short = MINIMAL + '[committee]\ncommit_blocks = 1\n[[validators]]\nname = "x"\n[[validators]]\nname = "y"\n'
+    with pytest.raises(ConfigError, match=r"\[committee\] commit_blocks must be at least the number of validators"):
+        load_config(write(tmp_path, short))
+    with pytest.raises(ConfigError, match=r"'validators\[0\]\.weight'"):
+        load_config(write(tmp_path, MINIMAL + '[[validators]]\nname = "x"\nweight = 0\n'))

@@ -19,6 +19,7 @@ from fairshare.errors import ConfigError
 
 __all__ = [
     "ChainSettings",
+    "CommitteeSettingsModel",
     "ConsortiumConfig",
     "DataSettings",
     "FederationSettings",
@@ -29,9 +30,12 @@ __all__ = [
     "PrivacySettingsModel",
     "RevenueSettings",
     "TrainingSettings",
+    "ValidatorNodeConfig",
+    "ValidatorSettings",
     "ValuationSettings",
     "load_config",
     "load_node_config",
+    "load_validator_config",
     "save_config",
     "with_members",
 ]
@@ -212,6 +216,51 @@ class FederationSettings(_Strict):
     """How long a round waits for every registered node to be connected before the run stops, naming them."""
 
 
+class ValidatorSettings(_Strict):
+    """One validator: it values every round's updates on its own validation data and commits, then reveals, its
+    scores on chain; the round's scores are the validators' weighted medians (docs/valuation.md, trust model).
+
+    ``name`` is "coordinator" (the coordinator's key), a member's name (that member's account: it gets no say over
+    its own score), or any other name: an independent party (auditor, regulator) with a key made at ``init``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    weight: Annotated[int, Field(ge=1, le=2**32)] = 1
+    behaviour: Literal["honest", "inflate", "deflate"] = "honest"
+    """Demo/benchmark only: "inflate" reports ``target``'s score 10x, "deflate" reports it as 0."""
+    target: str | None = None
+    address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
+    """An independent validator's own account, whose key stays on its machine: it runs ``fairshare validator
+    start`` there and the coordinator waits for its commit and reveal. Unset: ``init`` makes its key here."""
+
+
+class CommitteeSettingsModel(_Strict):
+    """Phase lengths of every validators' ballot, in blocks (the embedded chain mines one block per transaction,
+    so the commit and reveal phases need at least one block per validator)."""
+
+    commit_blocks: Annotated[int, Field(ge=1, le=100_000)] = 16
+    reveal_blocks: Annotated[int, Field(ge=1, le=100_000)] = 16
+    challenge_blocks: Annotated[int, Field(ge=1, le=100_000)] = 5
+    """How long a proposed set of medians waits, open to an on-chain recomputation by anyone."""
+    wait_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """How long the coordinator waits for validators on other machines to commit, then to reveal."""
+
+
+class ValidatorNodeConfig(_Strict):
+    """A validator on its own machine (``fairshare validator start --config validator.toml``)."""
+
+    chain: str
+    """JSON-RPC URL of the consortium's chain."""
+    committee: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    """The consortium's ScoreCommittee address (run.json: deployment.committee)."""
+    account_key: Path
+    """This validator's account key (an Ethereum keystore file, ``fairshare node account``)."""
+    data: Path
+    """Its validation rows (a partition file); their hash must be the one governance admitted."""
+    handoff: Path
+    """The folder the coordinator's round hand-off files (round-<r>.npz) arrive in."""
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = 0.2
+
+
 class ChainSettings(_Strict):
     url: str | None = None
     """None or empty: the embedded chain in ``<home>/chain.sqlite``. Otherwise any Ethereum JSON-RPC URL."""
@@ -230,6 +279,27 @@ class ConsortiumConfig(_Strict):
     privacy: PrivacySettingsModel = PrivacySettingsModel()
     federation: FederationSettings = FederationSettings()
     members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
+    validators: Annotated[list[ValidatorSettings], Field(max_length=16)] = []
+    """Empty: the coordinator is the single scorer (labelled so in every round record and the audit)."""
+    committee: CommitteeSettingsModel = CommitteeSettingsModel()
+
+    @model_validator(mode="after")
+    def _check_validators(self) -> ConsortiumConfig:
+        names = [v.name for v in self.validators]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"[[validators]] names must be unique; repeated: {', '.join(repeated)}")
+        members = {m.name for m in self.members}
+        for v in self.validators:
+            if v.behaviour != "honest" and v.target not in members:
+                raise ValueError(f"validator {v.name!r} is {v.behaviour!r}: its target must be a member's name")
+        too_short = [
+            k for k in ("commit_blocks", "reveal_blocks") if self.validators and getattr(self.committee, k) < len(names)
+        ]
+        if too_short:
+            raise ValueError(f"[committee] {', '.join(too_short)} must be at least the number of validators")
+        return self
+
     _source: str = PrivateAttr(default="")
     """The file this was read from (``load_config``), named in errors found later (e.g. a model factory's)."""
 
@@ -365,6 +435,13 @@ def load_node_config(path: Path) -> NodeConfig:
     )
 
 
+def load_validator_config(path: Path) -> ValidatorNodeConfig:
+    """A validator's node file; relative paths are resolved against the file's folder."""
+    config = _load_model(path, ValidatorNodeConfig, "validator file")
+    base = path.resolve().parent
+    return config.model_copy(update={k: _resolve(getattr(config, k), base) for k in ("account_key", "data", "handoff")})
+
+
 def load_config(path: Path) -> ConsortiumConfig:
     """Parse and validate a consortium file; relative data paths are resolved against the file's folder."""
     config = _load_model(path, ConsortiumConfig, "consortium file")
@@ -417,7 +494,10 @@ def with_members(config: ConsortiumConfig, count: int) -> ConsortiumConfig:
             members.append(MemberSettings(name=name))
             kept.add(name)
         k += 1
-    return config.model_copy(update={"members": members})
+    names = {m.name for m in members}
+    dropped = {m.name for m in config.members} - names  # a validator that was a dropped member leaves too
+    validators = [v for v in config.validators if v.name not in dropped and (v.target is None or v.target in names)]
+    return config.model_copy(update={"members": members, "validators": validators})
 
 
 def _drop_none(value: object) -> object:

@@ -100,3 +100,47 @@ def test_revenue_is_paid_to_the_accounts_the_nodes_signed_with(federation) -> No
         assert amount * (10_000 - cut) // 10_000 - sum(paid.values()) in range(0, 3)  # rounding dust only
     finally:
         run.chain.close()
+
+
+@pytest.fixture(scope="module")
+def federation_with_validator(tmp_path_factory: pytest.TempPathFactory, anvil_url: str) -> tuple[Path, str]:
+    """The same federation on anvil, with an independent validator on its own "machine" beside the coordinator."""
+    from fairshare.ledger.anvil import ANVIL_DEV_KEY
+    from fairshare.ledger.chain import DEPLOYER_KEY_ENV
+
+    work = tmp_path_factory.mktemp("federation-validator")
+    env = {
+        **os.environ,
+        "FAIRSHARE_SUPERLINK_PORT": str(free_port()),
+        "FAIRSHARE_CHAIN_URL": anvil_url,
+        DEPLOYER_KEY_ENV: ANVIL_DEV_KEY,
+        "FAIRSHARE_VALIDATOR": "regional-auditor",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        ["bash", "scripts/federation-loopback.sh", str(work)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return work, result.stdout
+
+
+def test_a_validator_on_its_own_node_scores_every_federated_round(federation_with_validator) -> None:
+    work, stdout = federation_with_validator
+    assert "rounds [1, 2] trained over the federation" in stdout and "audit OK" in stdout
+    log = (work / "regional-auditor" / "validator.log").read_text()
+    assert log.count("committed") == 2 and log.count("revealed") == 2
+    run = open_run(work / "coordinator" / "home")
+    try:
+        auditor = run.record.validator("regional-auditor")
+        assert auditor.remote and all(m.own_key for m in run.record.members)
+        assert [json.loads(r.params)["scorer"] for r in run.ledger.rounds()] == ["committee", "committee"]
+    finally:
+        run.chain.close()
+    report = json.loads(fairshare("audit", "--json", home=work / "coordinator" / "home").stdout)
+    assert report["ok"]
+    assert all(auditor.address in s["revealed"] and not s["missing"] for s in report["scoring"])

@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 
 from fairshare.governance import GovernanceClient, ProposalAction
 from fairshare.ledger import Chain, Deployment, GovernanceSettings, LedgerClient, deploy_consortium
-from fairshare.ledger.deploy import ShareRule
+from fairshare.ledger.deploy import CommitteeSettings, ShareRule, ValidatorSeat
 
 HASH = bytes(range(32))
 OPEN_RULE = ShareRule(share_scale=10**9, round_cap=10**30)
@@ -25,6 +25,7 @@ class Consortium:
     members: list[LocalAccount]
     treasury: LocalAccount
     outsider: LocalAccount
+    validators: list[LocalAccount]
 
     @property
     def governance(self) -> GovernanceClient:
@@ -61,12 +62,26 @@ def make_consortium(
     token: str = "",
     share_rule: ShareRule = OPEN_RULE,
     pause_blocks: int = 50,
+    validators: int = 0,
     **rules: int,
 ) -> Consortium:
+    """A consortium of ``members``; with ``validators`` > 0, that many independent validators of weight 1 score it
+    through a ScoreCommittee (commit 4 blocks, reveal 4, challenge window 3)."""
     accounts = [Account.create() for _ in range(members)]
     treasury, outsider = Account.create(), Account.create()
-    for account in [*accounts, treasury, outsider]:
+    scorers = [Account.create() for _ in range(validators)]
+    for account in [*accounts, treasury, outsider, *scorers]:
         chain.fund(account.address, 10**18)
+    committee = (
+        CommitteeSettings(
+            tuple(ValidatorSeat(v.address, 1, bytes(32)) for v in scorers),
+            commit_blocks=max(4, validators),
+            reveal_blocks=max(4, validators),
+            challenge_blocks=3,
+        )
+        if validators
+        else None
+    )
     governance = GovernanceSettings(
         members=tuple((f"m{k}", a.address) for k, a in enumerate(accounts)),
         voting_period=rules.pop("voting_period", 5),
@@ -84,8 +99,9 @@ def make_consortium(
         token=token,
         share_rule=share_rule,
         pause_blocks=pause_blocks,
+        committee=committee,
     )
-    return Consortium(chain, deployment, LedgerClient(chain, deployment), accounts, treasury, outsider)
+    return Consortium(chain, deployment, LedgerClient(chain, deployment), accounts, treasury, outsider, scorers)
 
 
 @pytest.fixture

@@ -75,6 +75,11 @@ class LiveView:
             f"model {report.model_hash[:12]}"
         )
         self.console.print(line, highlight=False)
+        if report.validators:
+            took_part = ", ".join(f"{v} {how}" for v, how in sorted(report.validators.items()))
+            self.console.print(f"          scores: validators' medians ({took_part})", highlight=False)
+        else:
+            self.console.print("          scores: single scorer (the coordinator)", highlight=False)
         if flags:
             self.console.print(f"          [yellow]flagged[/yellow] {flags}", highlight=False)
         for member, why in sorted(report.rejected.items()):

@@ -140,6 +140,10 @@ coordinator_app = typer.Typer(help="The coordinator on Flower's deployment runti
 app.add_typer(coordinator_app, name="coordinator")
 node_app = typer.Typer(help="A member's node on Flower's deployment runtime.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
+validator_app = typer.Typer(
+    help="A validator on its own machine (docs/valuation.md, trust model).", no_args_is_help=True
+)
+app.add_typer(validator_app, name="validator")
 
 
 @coordinator_app.command("start")
@@ -193,6 +197,25 @@ def node_account(
 
     account = create_key_file(out)
     console.print(f"member account {account.address} (key in {out}; it never leaves this machine)", highlight=False)
+
+
+@validator_app.command("start")
+def validator_start(
+    config: Annotated[Path, typer.Option("--config", help="This validator's file (TOML).")],
+    ballots: Annotated[int | None, typer.Option("--ballots", help="Stop after this many reveals.")] = None,
+) -> None:
+    """Run a validator on this machine: value each round on its own rows, commit, then reveal. Ctrl-C stops."""
+    from fairshare.config import load_validator_config
+    from fairshare.consortium.validator_node import serve_validator
+
+    _stop_on_sigterm()
+    try:
+        made = serve_validator(
+            load_validator_config(config), lambda line: console.print(line, highlight=False), ballots
+        )
+    except KeyboardInterrupt:
+        return
+    console.print(f"{made} ballots revealed")
 
 
 @node_app.command("start")
@@ -466,7 +489,7 @@ def propose(
         str,
         typer.Argument(
             help="treasury-cut | price | release | valuation | admit | remove | oracle | governance | pause | role "
-            "| share-rule | refund-notice"
+            "| share-rule | validator | refund-notice"
         ),
     ],
     member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
@@ -475,12 +498,16 @@ def propose(
         int,
         typer.Option(
             "--number",
-            help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause, refund notice blocks.",
+            help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause, validator weight "
+            "(0 removes), refund notice blocks.",
         ),
     ] = 0,
     account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle/role address.")] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="release: model hash (hex); default the last round's.")
+    ] = None,
+    data_hash: Annotated[
+        str | None, typer.Option("--data-hash", help="validator: SHA-256 of its validation data (hex).")
     ] = None,
     text: Annotated[
         str, typer.Option("--text", help="valuation method, the admitted member's name, or the role.")
@@ -547,6 +574,13 @@ def propose(
         }
         rules = replace(run.governance.policy().rules, **{k: v for k, v in changes.items() if v is not None})
         number = rules.pack()
+    if kind == "validator" and data_hash is not None:
+        try:
+            digest = bytes.fromhex(data_hash.removeprefix("0x"))
+        except ValueError as exc:
+            raise GovernanceError(f"--data-hash must be hex; got {data_hash!r}") from exc
+        if len(digest) != 32:
+            raise GovernanceError("--data-hash must be 32 bytes (64 hex digits)")
     if kind == "share-rule":
         policy = run.governance.policy()
         number = pack_share_rule(share_scale or policy.share_scale, round_cap or policy.round_cap)

@@ -197,6 +197,11 @@ class _PrintView(SilentView):
             line += f"; {member} {why}"
         if report.epsilon:
             line += f"; epsilon { ({m: round(e, 3) for m, e in report.epsilon.items()}) }"
+        if report.validators:
+            line += "; scores: validators' medians (" + ", ".join(f"{v} {how}" for v, how in report.validators.items())
+            line += ")"
+        else:
+            line += "; scores: single scorer"
         print(line, flush=True)
 
 

@@ -6,13 +6,21 @@ exist, so an interrupted ``init`` leaves a folder that later commands ignore rat
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 from eth_utils import to_checksum_address
 
 from fairshare.config import ConsortiumConfig, DataSettings, MemberSettings, load_config, save_config, with_members
-from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, new_run, write_record
+from fairshare.consortium.workspace import (
+    MemberAccount,
+    RunPaths,
+    RunRecord,
+    ValidatorAccount,
+    new_run,
+    write_record,
+)
 from fairshare.errors import ConfigError, DataError
 from fairshare.learning.data import (
     Dataset,
@@ -21,6 +29,7 @@ from fairshare.learning.data import (
     encode_labels,
     holdout,
     load_builtin,
+    load_partition,
     partition,
     read_csv,
     save_partition,
@@ -30,7 +39,7 @@ from fairshare.learning.factory import build_model
 from fairshare.learning.images import load_image_folder, load_image_npz
 from fairshare.learning.model import ModelSpec
 from fairshare.ledger import Chain, GovernanceSettings, Keystore, deploy_consortium, deploy_test_stablecoin
-from fairshare.ledger.deploy import ShareRule
+from fairshare.ledger.deploy import CommitteeSettings, ShareRule, ValidatorSeat
 from fairshare.valuation import ValuationPolicy, record_fingerprints
 
 __all__ = ["GAS_ALLOWANCE_WEI", "chain_url_for", "init_run", "model_spec", "prepare_data", "resolve_config"]
@@ -121,6 +130,8 @@ def prepare_data(config: ConsortiumConfig, paths: RunPaths) -> dict[str, int]:
     build_model(model_spec(config, validation.X.shape[1], validation.n_classes))  # a bad factory fails before any file
     scaler = Standardizer.fit(validation)
     save_partition(scaler.transform(validation), paths.coordinator_dir / "validation.npz")
+    if config.validators:
+        _validator_splits(config, paths, scaler.transform(validation))
     save_partition(scaler.transform(test), paths.coordinator_dir / "test.npz")
     salt = f"{config.name}/{paths.index}".encode()
     sizes = {}
@@ -148,6 +159,50 @@ def model_spec(config: ConsortiumConfig, n_features: int, n_classes: int) -> Mod
         threads=model.threads,
         source=config.source,
     )
+
+
+def data_hash(ds: Dataset) -> bytes:
+    """SHA-256 of a validation split's rows and labels: what a validator commits to when it is admitted."""
+    return hashlib.sha256(ds.X.astype(np.float64).tobytes() + ds.y.astype(np.int64).tobytes()).digest()
+
+
+def _validator_splits(config: ConsortiumConfig, paths: RunPaths, validation: Dataset) -> None:
+    """Cut the coordinator's (scaled) validation split into one disjoint split per validator.
+
+    In a real consortium each validator brings its own data; on one machine this stands in for it, so that no two
+    validators measure on the same rows."""
+    if len(validation.y) < 2 * len(config.validators):
+        raise ConfigError(
+            f"{len(config.validators)} validators need at least {2 * len(config.validators)} validation rows; "
+            f"the holdout has {len(validation.y)}: raise [data] validation_fraction"
+        )
+    order = np.random.default_rng([config.data.seed, 1]).permutation(len(validation.y))
+    paths.validators_dir.mkdir(parents=True, exist_ok=True)
+    for validator, rows in zip(config.validators, np.array_split(order, len(config.validators)), strict=True):
+        save_partition(validation.subset(np.sort(rows)), paths.validators_dir / f"{validator.name}.npz")
+
+
+def _validator_accounts(
+    config: ConsortiumConfig, paths: RunPaths, chain: Chain, keystore: Keystore, members: list[MemberAccount]
+) -> list[ValidatorAccount]:
+    """Each validator's paying account: the oracle's, a member's own, or a key made for an independent party."""
+    by_name = {m.name: m for m in members}
+    accounts = []
+    for v in config.validators:
+        remote = False
+        if v.name == "coordinator":
+            address, kind = chain.operator.address, "coordinator"
+        elif v.name in by_name:
+            address, kind, remote = by_name[v.name].address, "member", by_name[v.name].own_key
+        elif v.address is not None:
+            address, kind, remote = to_checksum_address(v.address), "independent", True
+            chain.fund(address, GAS_ALLOWANCE_WEI)
+        else:
+            address, kind = keystore.create(f"{config.name}-{paths.index}-validator-{v.name}").address, "independent"
+            chain.fund(address, GAS_ALLOWANCE_WEI)
+        split = load_partition(paths.validators_dir / f"{v.name}.npz")
+        accounts.append(ValidatorAccount(v.name, address, v.weight, data_hash(split).hex(), kind, remote))
+    return accounts
 
 
 def resolve_config(config_path: Path, members: int | None = None, rounds: int | None = None) -> ConsortiumConfig:
@@ -181,6 +236,17 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
             address = keystore.create(f"{config.name}-{paths.index}-{member.name}").address
         chain.fund(address, GAS_ALLOWANCE_WEI)
         accounts.append(MemberAccount(member.name, address, member.behaviour, own_key=member.address is not None))
+    validators = _validator_accounts(config, paths, chain, keystore, accounts)
+    committee = (
+        CommitteeSettings(
+            tuple(ValidatorSeat(v.address, v.weight, bytes.fromhex(v.data_hash)) for v in validators),
+            commit_blocks=config.committee.commit_blocks,
+            reveal_blocks=config.committee.reveal_blocks,
+            challenge_blocks=config.committee.challenge_blocks,
+        )
+        if validators
+        else None
+    )
     treasury = keystore.create(f"{config.name}-{paths.index}-treasury")
     chain.fund(treasury.address, GAS_ALLOWANCE_WEI)
     rules = config.governance
@@ -210,6 +276,7 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
         token=token,
         share_rule=ShareRule(config.valuation.share_scale, config.valuation.round_share_cap),
         pause_blocks=rules.pause_blocks,
+        committee=committee,
     )
     record = RunRecord(
         consortium=config.name,
@@ -219,6 +286,7 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
         members=accounts,
         treasury=treasury.address,
         oracle=chain.operator.address,
+        validators=validators,
     )
     write_record(paths, record)
     return paths, record

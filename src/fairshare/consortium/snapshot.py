@@ -38,6 +38,8 @@ def _snapshot(run: Run) -> dict[str, object]:
     by_address[run.record.treasury] = "treasury"
     policy = run.governance.policy()
     usage = UsageStore(run.paths.usage_url).summary()
+    validator_names = {v.address.lower(): v.name for v in run.record.validators}
+    scoring = {int(x["round"]): _named_scoring(x, validator_names) for x in audit.scoring}
     tx_by_account: dict[str, list[str]] = {}
     for w in run.ledger.withdrawals():
         tx_by_account.setdefault(w.account, []).append(w.tx_hash)
@@ -73,6 +75,7 @@ def _snapshot(run: Run) -> dict[str, object]:
                 "scores": {by_address.get(a, a): s / 1e9 for a, s in zip(r.members, r.scores, strict=True)},
                 "shares": {by_address.get(a, a): str(s) for a, s in zip(r.members, r.shares, strict=True)},
                 **_recorded(r.params),
+                **scoring.get(r.round_id, {"scorer": "single scorer"}),
             }
             for r in rounds
         ],
@@ -145,6 +148,20 @@ def _accuracy(run) -> list[dict[str, float]]:
         params = load_model(path)
         out.append({"round": int(path.stem.split("-")[1]), "accuracy": model.accuracy(params, test.X, test.y)})
     return out
+
+
+def _named_scoring(scoring: dict[str, object], names: dict[str, str]) -> dict[str, object]:
+    """Who scored a round, validators by name: who revealed, who missed its reveal, whose vector was an outlier."""
+
+    def name(address: object) -> str:
+        return names.get(str(address).lower(), str(address))
+
+    return {
+        "scorer": scoring["scorer"],
+        "revealed": [name(a) for a in scoring["revealed"]],  # type: ignore[attr-defined]
+        "missing": [name(a) for a in scoring["missing"]],  # type: ignore[attr-defined]
+        "outliers": {name(a): d for a, d in scoring["outliers"].items()},  # type: ignore[attr-defined]
+    }
 
 
 def _recorded(params: str) -> dict[str, object]:

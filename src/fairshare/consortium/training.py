@@ -4,8 +4,14 @@ The Flower strategy hands each round's signed, admitted member updates to ``Roun
 the coordinator's validation split and aggregates with the aggregator that was valued (so what is paid for is
 what is deployed). Once the round's model is released (with differential privacy: after the noise), ``record``
 saves it and records the round (model hash, method, parameters, seed, scores, flags, rejected updates and
-each member's privacy budget) and mints the round's shares in one transaction. A model artifact is written
-before its round is recorded, so every hash on chain has its file on disk.
+each member's privacy budget) and mints the round's shares. A model artifact is written before its round is
+recorded, so every hash on chain has its file on disk.
+
+Who decides the scores: without ``[[validators]]`` the coordinator is the single scorer (its credited values are
+the scores). With validators, the coordinator hands each round's updates to them (``validators``), opens a ballot
+on the ScoreCommittee with the round's context, every validator commits then reveals its own vector, and the
+round's scores are their weighted medians; the coordinator only proposes those medians, which anyone can
+recompute on chain.
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ from flwr.serverapp import Grid
 
 from fairshare.consortium.session import Run
 from fairshare.consortium.setup import model_spec
+from fairshare.consortium.validators import (
+    RoundHandoff,
+    load_validators,
+    read_handoff,
+    score_vector,
+    write_handoff,
+)
 from fairshare.consortium.view import RoundReport, View
 from fairshare.errors import LearningError
 from fairshare.learning.data import load_partition
@@ -29,6 +42,7 @@ from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_no
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
+from fairshare.ledger.committee import CommitteeClient, RoundContext
 from fairshare.valuation import (
     RoundValuation,
     Settlement,
@@ -37,6 +51,7 @@ from fairshare.valuation import (
     effective_sizes,
     value_round,
 )
+from fairshare.valuation.median import committee_medians, outliers
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -87,6 +102,7 @@ class _Valued:
     vested: tuple[str, ...]
     sizes: dict[str, float]
     rejected: dict[str, str]
+    handoff: Path | None = None
 
 
 class RoundRecorder:
@@ -117,6 +133,13 @@ class RoundRecorder:
             for name in self.addresses
         }
         self.valued: dict[int, _Valued] = {}
+        self.validators = load_validators(run) if run.record.validators else []
+        self.committee = (
+            CommitteeClient(run.chain, run.deployment, run.ledger.index) if run.deployment.committee else None
+        )
+        if self.committee is not None and not run.record.validators:
+            raise LearningError("this run's contracts take scores from validators, but run.json lists none")
+        self.remote = [v.address for v in run.record.validators if v.remote]
         self.past: dict[str, float] = {}
         self.settlement = Settlement()
         by_address = {a.lower(): n for n, a in self.addresses.items()}
@@ -142,6 +165,7 @@ class RoundRecorder:
         def sizes_of(members: Collection[str]) -> dict[str, float]:
             return effective_sizes({m: self.fingerprints[m] for m in members}, num_examples)
 
+        past_before = dict(self.past)
         valuation, new_params = value_round(
             self.model,
             updates.round,
@@ -158,7 +182,24 @@ class RoundRecorder:
             self.past[member] = self.past.get(member, 0.0) + value
         settled = self.settlement.settle(valuation.values, valuation.flags)
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
-        self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected)
+        handoff = None
+        if self.validators:
+            handoff = self.run.paths.root / "rounds" / f"round-{updates.round}.npz"
+            write_handoff(
+                handoff,
+                RoundHandoff(
+                    updates.round,
+                    updates.global_params,
+                    member_params,
+                    num_examples,
+                    sizes,
+                    self.config,
+                    past_before,
+                    {m: self.addresses[m] for m in member_params},
+                    self.run.config.model.l2,
+                ),
+            )
+        self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected, handoff)
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -182,6 +223,7 @@ class RoundRecorder:
         digest = params_hash(result.params)
         save_model(self.run.paths.model_file(result.round), result.params)
         members = sorted(valuation.values)
+        scorer = "committee" if self.committee is not None else "single scorer"
         params_text = json.dumps(
             {
                 "values": valuation.values,
@@ -194,23 +236,31 @@ class RoundRecorder:
                 "rejected": valued.rejected,
                 "vested": sorted(valued.vested),
                 "privacy": privacy,
+                "scorer": scorer,
             },
             sort_keys=True,
             default=str,
         )
-        tx = self.run.ledger.record_round(
-            self.run.chain.operator,
-            round_id=result.round,
-            model_hash=digest,
-            method=valuation.method,
-            params=params_text,
-            seed=valuation.seed,
-            members=[self.addresses[m] for m in members],
-            scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
-        )
+        if len(params_text.encode()) > 2048 and self.committee is not None:
+            raise LearningError(f"round {result.round}: the round's parameters exceed the log's 2048 bytes")
+        validators: dict[str, str] = {}
+        if self.committee is None:
+            tx = self.run.ledger.record_round(
+                self.run.chain.operator,
+                round_id=result.round,
+                model_hash=digest,
+                method=valuation.method,
+                params=params_text,
+                seed=valuation.seed,
+                members=[self.addresses[m] for m in members],
+                scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
+            )
+        else:
+            tx, validators = self._record_by_committee(result.round, digest, valuation, params_text, valued)
         recorded = self.run.ledger.round(result.round)
         by_address = {a: n for n, a in self.addresses.items()}
         shares = {by_address[a]: s for a, s in zip(recorded.members, recorded.shares, strict=True)}
+        scores = {by_address[a]: s / SCORE_SCALE for a, s in zip(recorded.members, recorded.scores, strict=True)}
         return RoundReport(
             round=result.round,
             accuracy=result.accuracy,
@@ -225,7 +275,36 @@ class RoundRecorder:
             tx_hash=str(tx),
             rejected=valued.rejected,
             epsilon=epsilon,
+            scorer=scorer,
+            scores=scores,
+            validators=validators,
         )
+
+    def _record_by_committee(
+        self, round_id: int, digest: bytes, valuation: RoundValuation, params_text: str, valued: _Valued
+    ) -> tuple[str, dict[str, str]]:
+        """Hand the round to every validator, run its ballot, and say how each validator took part."""
+        assert self.committee is not None and valued.handoff is not None
+        handoff = read_handoff(valued.handoff)  # exactly what a validator on another machine reads
+        order = handoff.order()
+        context = RoundContext(round_id, digest, valuation.method, params_text, valuation.seed, tuple(order))
+        vectors = {v.address: score_vector(v, self.model, handoff, SCORE_SCALE) for v in self.validators}
+        accounts = {v.address: v.account for v in self.validators}
+        outcome = self.committee.run_ballot(
+            self.run.chain.operator,
+            context,
+            vectors,
+            accounts,
+            lambda reveals, weights: committee_medians(context.members, reveals, weights),
+            remote=tuple(self.remote),
+            wait_seconds=self.run.config.committee.wait_seconds,
+        )
+        far = outliers(outcome.reveals, outcome.medians)
+        names = {v.address: v.name for v in self.run.record.validators}
+        status = {names[v]: "revealed" for v in outcome.revealed}
+        status.update({names[v]: "missing reveal" for v in outcome.missing})
+        status.update({names[v]: f"outlier: {d:.2f} of the medians' L1 norm away" for v, d in far.items()})
+        return self.run.ledger.round(round_id).tx_hash, status
 
 
 def train_run(

@@ -36,6 +36,12 @@ class RoundReport:
     """Members whose update was refused this round (unsigned, mis-signed, replayed, failed), and why."""
     epsilon: dict[str, float] = field(default_factory=dict)
     """With differential privacy: each member's cumulative epsilon after this round (at the run's delta)."""
+    scorer: str = "single scorer"
+    """"single scorer" (the coordinator's values are the scores) or "committee" (the validators' medians)."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """The scores on chain (values), which the shares follow: the coordinator's, or the validators' medians."""
+    validators: dict[str, str] = field(default_factory=dict)
+    """Each validator: "revealed", "missing reveal" or "outlier: ..." (governance may remove it)."""
 
 
 @dataclass(frozen=True)

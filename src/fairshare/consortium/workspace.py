@@ -9,6 +9,7 @@ Layout under the home folder (``.fairshare`` by default)::
         run.json                   chain URL, contract addresses, member accounts
         data/<member>.npz          each member's partition (what a member node reads; never sent anywhere)
         coordinator/               validation and test splits kept by the coordinator
+        validators/<name>.npz      each validator's own validation split (cut from the coordinator's holdout)
         models/round-<r>.npz       the global model after round r (its hash is on chain)
         events.sqlite              checkpointed index of the contracts' events (a cache: safe to delete)
         usage.sqlite               API keys, paid calls, settlements
@@ -24,7 +25,16 @@ from pathlib import Path
 
 from fairshare.errors import ConfigError
 
-__all__ = ["MemberAccount", "RunPaths", "RunRecord", "latest_run", "new_run", "read_record", "write_record"]
+__all__ = [
+    "MemberAccount",
+    "RunPaths",
+    "RunRecord",
+    "ValidatorAccount",
+    "latest_run",
+    "new_run",
+    "read_record",
+    "write_record",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,10 @@ class RunPaths:
     def usage_url(self) -> str:
         return f"sqlite:///{self.root / 'usage.sqlite'}"
 
+    @property
+    def validators_dir(self) -> Path:
+        return self.root / "validators"
+
     def model_file(self, round_id: int) -> Path:
         return self.models_dir / f"round-{round_id}.npz"
 
@@ -78,6 +92,19 @@ class MemberAccount:
 
 
 @dataclass(frozen=True)
+class ValidatorAccount:
+    """A validator of this run: "coordinator", a member's name, or an independent party's name."""
+
+    name: str
+    address: str
+    weight: int
+    data_hash: str
+    kind: str  # "coordinator" | "member" | "independent"
+    remote: bool = False
+    """Its key is on its own machine (``fairshare validator start``); the coordinator waits for it."""
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """What later commands need to find this run's chain state again."""
 
@@ -89,6 +116,14 @@ class RunRecord:
     treasury: str
     oracle: str
     settlements: list[str] = field(default_factory=list)
+    validators: list[ValidatorAccount] = field(default_factory=list)
+    """Empty: the coordinator (oracle) is the single scorer."""
+
+    def validator(self, name: str) -> ValidatorAccount:
+        for validator in self.validators:
+            if validator.name == name:
+                return validator
+        raise ConfigError(f"no validator named {name!r} in consortium {self.consortium!r}")
 
     def member(self, name: str) -> MemberAccount:
         for member in self.members:
@@ -137,4 +172,5 @@ def read_record(paths: RunPaths) -> RunRecord:
     except FileNotFoundError as exc:
         raise ConfigError(f"{paths.root} has no run.json; was `fairshare init` interrupted? start a new run") from exc
     raw["members"] = [MemberAccount(**m) for m in raw["members"]]
+    raw["validators"] = [ValidatorAccount(**v) for v in raw.get("validators", [])]
     return RunRecord(**raw)

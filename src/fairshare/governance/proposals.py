@@ -20,10 +20,11 @@ KINDS = {
     "pause": 8,
     "role": 9,
     "share-rule": 10,
+    "validator": 11,
     "refund-notice": 12,
 }
 NAMES = {v: k for k, v in KINDS.items()}
-ROLE_KINDS = frozenset({"oracle", "governance", "role", "share-rule"})
+ROLE_KINDS = frozenset({"oracle", "governance", "role", "share-rule", "validator"})
 """Role changes: they need a supermajority of the total weight and of members, and the longer timelock."""
 ROLES = ("pauser", "operator", "treasury")
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -117,6 +118,8 @@ class ProposalAction:
             raise GovernanceError(f"unknown role {self.text!r}; roles: {', '.join(ROLES)}")
         if self.kind == "governance":
             Rules.unpack(self.number)  # refuses rules that would leave governance unable to act
+        if self.kind == "validator" and not 0 <= self.number <= 2**32:
+            raise GovernanceError(f"validator weight must be 0 (remove) to {2**32}; got {self.number}")
 
     def describe(self) -> str:
         if self.kind == "treasury-cut":
@@ -138,6 +141,10 @@ class ProposalAction:
         if self.kind == "role":
             extra = f" (emergency pauses of {self.number} blocks)" if self.text == "pauser" else ""
             return f"make {self.account} the {self.text}{extra}"
+        if self.kind == "validator":
+            if self.number == 0:
+                return f"remove validator {self.account}"
+            return f"make {self.account} a validator of weight {self.number} (data {self.digest.hex()[:16]}…)"
         if self.kind == "refund-notice":
             return f"make customers wait {self.number:,} blocks between asking for a refund and taking it"
         if self.kind == "share-rule":

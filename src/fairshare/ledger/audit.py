@@ -18,7 +18,9 @@ order), so its numbers are derived independently of the contract's own bookkeepi
   every paid member was an admitted member at that block and none is the oracle;
 - roles: the Governor owns both contracts, the TrainingLog is the only minter, the oracle is no member and
   not the treasury; every pause is listed with who paused and until when;
-- models: each round's model hash equals the hash recomputed from the model artifact on disk.
+- models: each round's model hash equals the hash recomputed from the model artifact on disk;
+- scorers: each round is labelled "single scorer" or "committee"; a committee round's scores are recomputed from
+  the validators' reveals (``committee_audit``), each reveal checked against its commitment.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from web3 import Web3
 
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.client import Distribution, LedgerClient, Mint, RoundRecord
+from fairshare.ledger.committee_audit import committee_check
 from fairshare.ledger.deploy import Deployment
 
 __all__ = ["AuditReport", "Check", "Replay", "audit", "replay", "shares_for"]
@@ -59,6 +62,7 @@ class AuditReport:
     unsolicited: int = 0
     pauses: list[dict[str, object]] = field(default_factory=list)
     history: list[dict[str, object]] = field(default_factory=list)
+    scoring: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +80,7 @@ class AuditReport:
             "shares": self.shares,
             "pauses": self.pauses,
             "governance": self.history,
+            "scoring": self.scoring,
         }
 
 
@@ -249,6 +254,14 @@ def _roles_check(client: LedgerClient, chain: Chain) -> tuple[Check, list[dict[s
         problems.append("TrainingLog is not owned by the Governor")
     if Web3.to_checksum_address(revenue.minter().call()) != client.log.address:
         problems.append("the share minter is not the TrainingLog")
+    committee = Web3.to_checksum_address(log.committee().call())
+    if client.committee is not None:
+        if committee != client.committee.address:
+            problems.append(f"the TrainingLog's recorder is {committee}, not the consortium's ScoreCommittee")
+        if Web3.to_checksum_address(client.committee.functions.owner().call()) != governor.address:
+            problems.append("the ScoreCommittee is not owned by the Governor")
+    elif int(committee, 16) != 0:
+        problems.append(f"the TrainingLog takes rounds from {committee}, a committee this deployment does not name")
     if governor.functions.is_member(oracle).call():
         problems.append(f"the oracle {oracle} is a member")
     if oracle == treasury:
@@ -353,6 +366,8 @@ def audit(
 
     records = client.rounds()
     checks.append(_rounds_check(client, records, mints))
+    scored, scoring = committee_check(client, records)
+    checks.append(Check(*scored))
     roles, pauses = _roles_check(client, chain)
     checks.append(roles)
 
@@ -378,4 +393,5 @@ def audit(
         remainder=remainder,
         unsolicited=max(unsolicited, 0),
         pauses=pauses,
+        scoring=[s.to_json() for s in scoring],
     )

@@ -93,10 +93,13 @@ class LedgerClient:
             else None
         )
         self.governor = contract_at(chain, "Governor", deployment.governor)
+        self.committee = contract_at(chain, "ScoreCommittee", deployment.committee) if deployment.committee else None
         check_same_chain(chain, deployment)  # our code is there; is it still this run's deployment?
         contracts = [self.revenue, self.log, self.governor]
         if deployment.vault:
             contracts.append(contract_at(chain, "CreditVault", deployment.vault))
+        if self.committee:
+            contracts.append(self.committee)
         self.index = EventIndex(chain.w3, contracts, deployment.block, index_path)
 
     def events(self, contract: Any, name: str) -> list[IndexedEvent]:

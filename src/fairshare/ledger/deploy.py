@@ -20,9 +20,11 @@ from fairshare.ledger.chain import Chain
 from fairshare.ledger.contracts import compiled
 
 __all__ = [
+    "CommitteeSettings",
     "Deployment",
     "GovernanceSettings",
     "ShareRule",
+    "ValidatorSeat",
     "check_same_chain",
     "contract_at",
     "deploy_consortium",
@@ -46,6 +48,8 @@ class Deployment:
     """Hash of the deployment block: a chain reset or redeployed at the same addresses no longer has it."""
     vault: str = ""
     """The CreditVault customers buy credit in; empty for a run deployed before it existed."""
+    committee: str = ""
+    """The ScoreCommittee whose validators' medians are the scores; empty for a single scorer (the oracle)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +57,7 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            optional = {"governor", "token", "block_hash", "vault"}
+            optional = {"governor", "token", "block_hash", "vault", "committee"}
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
@@ -144,6 +148,25 @@ class ShareRule:
     round_cap: int = 10**10
 
 
+@dataclass(frozen=True)
+class ValidatorSeat:
+    """A founding validator: its account, its weight in every median and the hash of its validation data."""
+
+    account: str
+    weight: int
+    data_hash: bytes
+
+
+@dataclass(frozen=True)
+class CommitteeSettings:
+    """The ScoreCommittee's founding validators and phase lengths in blocks (see ScoreCommittee.vy)."""
+
+    validators: tuple[ValidatorSeat, ...]
+    commit_blocks: int = 10
+    reveal_blocks: int = 10
+    challenge_blocks: int = 5
+
+
 def deploy_consortium(
     chain: Chain,
     *,
@@ -155,12 +178,15 @@ def deploy_consortium(
     token: str = "",
     share_rule: ShareRule = ShareRule(),
     pause_blocks: int = 7200,
+    committee: CommitteeSettings | None = None,
 ) -> Deployment:
     """Deploy RevenueShares, TrainingLog, the Governor and the CreditVault; make the log the only minter of
     shares and the vault the payer of customers' credit, and hand the Governor ownership of both, so that from
     then on only members' votes change policy.
 
     The oracle (records rounds) and the treasury are never members: whoever scores rounds cannot be paid by them.
+    With ``committee``, a ScoreCommittee with its founding validators becomes the only recorder of rounds (their
+    weighted medians are the scores), owned by the Governor too; without, the oracle is the single scorer.
     """
     if not 0 <= treasury_cut_bps <= 10_000:
         raise LedgerError(f"treasury cut must be 0..10000 basis points; got {treasury_cut_bps}")
@@ -193,12 +219,54 @@ def deploy_consortium(
     training = contract_at(chain, "TrainingLog", log)
     vault, _ = _deploy(chain, "CreditVault", shares, governor)
     chain.send(chain.operator, revenue, "set_role", "vault", vault, what="naming the CreditVault")
+    committee_address = ""
+    if committee is not None:
+        committee_address = _deploy_committee(chain, training, committee, governor)
     chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
     chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
     block_hash = bytes(chain.w3.eth.get_block(block)["hash"]).hex()
     return Deployment(
-        name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token, block_hash, vault
+        name,
+        chain.chain_id,
+        shares,
+        log,
+        block,
+        chain.operator.address,
+        treasury,
+        governor,
+        token,
+        block_hash,
+        vault,
+        committee_address,
     )
+
+
+def _deploy_committee(chain: Chain, training: Contract, settings: CommitteeSettings, governor: str) -> str:
+    """The ScoreCommittee with its founding validators, made the log's only recorder and handed to governance."""
+    if not settings.validators:
+        raise LedgerError("a score committee needs at least one validator")
+    address, _ = _deploy(
+        chain,
+        "ScoreCommittee",
+        training.address,
+        settings.commit_blocks,
+        settings.reveal_blocks,
+        settings.challenge_blocks,
+    )
+    committee = contract_at(chain, "ScoreCommittee", address)
+    for seat in settings.validators:
+        chain.send(
+            chain.operator,
+            committee,
+            "set_validator",
+            Web3.to_checksum_address(seat.account),
+            seat.weight,
+            seat.data_hash,
+            what=f"admitting validator {seat.account}",
+        )
+    chain.send(chain.operator, committee, "set_owner", governor, what="handing the ScoreCommittee to governance")
+    chain.send(chain.operator, training, "set_role", "committee", address, what="making the committee the recorder")
+    return address
 
 
 def deploy_test_stablecoin(chain: Chain, mint_to: str, amount: int) -> str:

@@ -39,6 +39,7 @@ GOVERNANCE: constant(uint8) = 7
 PAUSE: constant(uint8) = 8
 ROLE: constant(uint8) = 9
 SHARE_RULE: constant(uint8) = 10
+VALIDATOR: constant(uint8) = 11
 VAULT: constant(uint8) = 12
 DEFAULT_REFUND_NOTICE: constant(uint256) = 100  # blocks; the operator's time to settle before a refund
 
@@ -55,6 +56,10 @@ interface TrainingLog:
     def set_role(role: String[16], account: address): nonpayable
     def set_share_rule(share_scale: uint256, round_cap: uint256): nonpayable
     def oracle() -> address: view
+    def committee() -> address: view
+
+interface ScoreCommittee:
+    def set_validator(account: address, weight: uint256, data_hash: bytes32): nonpayable
 
 struct Rules:
     weighting: uint8
@@ -266,13 +271,13 @@ def _not_a_role_holder(account: address):
 @internal
 @pure
 def _is_role_change(kind: uint8) -> bool:
-    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE
+    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE or kind == VALIDATOR
 
 
 @internal
 @view
 def _validate(kind: uint8, number: uint256, account: address, text: String[256]):
-    assert kind <= SHARE_RULE or kind == VAULT, "Governor: unknown proposal kind"
+    assert kind <= VAULT, "Governor: unknown proposal kind"
     if kind == TREASURY_CUT:
         assert number <= MAX_BPS, "Governor: cut over 10000 bps"
     elif kind == ADMIT_MEMBER:
@@ -300,6 +305,10 @@ def _validate(kind: uint8, number: uint256, account: address, text: String[256])
         scale: uint256 = number & (2**128 - 1)
         cap: uint256 = number >> 128
         assert scale >= 1 and scale <= 10**18 and cap >= 1, "Governor: share rule out of range"
+    elif kind == VALIDATOR:
+        assert staticcall TrainingLog(self.training_log).committee() != empty(address), "Governor: no score committee"
+        assert account != empty(address), "Governor: zero account"
+        assert number <= 2**32, "Governor: validator weight out of range"
 
 
 @external
@@ -315,6 +324,7 @@ def propose(
          execution window as 8 fields of 32 bits, lowest first); 8 pause (number = blocks from
          execution, 0 = resume now); 9 role (text = "pauser" | "operator" | "treasury", account;
          for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128);
+         11 validator (account, number = weight, 0 removes; digest = its validation data's hash).
          12 vault refund notice (number = blocks, 1 to 1,000,000).
     @param kind Proposal kind.
     @param number Numeric argument.
@@ -525,6 +535,9 @@ def execute(proposal_id: uint256):
         else:
             assert p.account != staticcall TrainingLog(self.training_log).oracle(), "Governor: the oracle cannot be the treasury"
             extcall RevenueShares(self.revenue_shares).set_role("treasury", p.account)
-    else:
+    elif p.kind == SHARE_RULE:
         extcall TrainingLog(self.training_log).set_share_rule(p.number & (2**128 - 1), p.number >> 128)
+    else:
+        committee: address = staticcall TrainingLog(self.training_log).committee()
+        extcall ScoreCommittee(committee).set_validator(p.account, p.number, p.digest)
     log Executed(proposal_id=proposal_id, kind=p.kind)

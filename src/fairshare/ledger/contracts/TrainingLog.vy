@@ -14,8 +14,10 @@
      rounds cannot be paid by them. The full record (method, parameters, seed, members, scores,
      shares) is in the RoundRecorded event; storage keeps the model hash and the keccak256 of the
      record so anyone can verify the event against state.
-@custom:security The oracle still chooses the scores. Bounded damage: shares go only to members, at
-     most `round_cap` per round. Removing the single scorer is the validators' job.
+     With a score committee set (ScoreCommittee.vy), rounds come only from it: their scores are the
+     weighted medians of the validators' revealed scores, and the oracle only proposes the context.
+@custom:security Without a committee the oracle chooses the scores (a single scorer). Bounded damage:
+     shares go only to members, at most `round_cap` per round.
 """
 
 MAX_MEMBERS: constant(uint256) = 128
@@ -51,6 +53,7 @@ event ShareRuleChanged:
 
 owner: public(address)
 oracle: public(address)
+committee: public(address)
 revenue_shares: public(address)
 share_scale: public(uint256)
 round_cap: public(uint256)
@@ -127,7 +130,8 @@ def record_round(
     scores: DynArray[int256, MAX_MEMBERS],
 ):
     """
-    @notice Record the next round and mint the shares its scores earn; only the oracle.
+    @notice Record the next round and mint the shares its scores earn; only the oracle, or the score
+            committee once one is set (then only the committee).
     @param round_id The next round number (last_round + 1).
     @param model_hash SHA-256 of the global model after the round.
     @param method Valuation method that produced the scores.
@@ -136,7 +140,10 @@ def record_round(
     @param members Admitted member accounts, strictly ascending, in the order of scores.
     @param scores Credited values, scaled by 1e9 (may be negative; a non-positive score mints nothing).
     """
-    assert msg.sender == self.oracle, "TrainingLog: caller is not the oracle"
+    if self.committee == empty(address):
+        assert msg.sender == self.oracle, "TrainingLog: caller is not the oracle"
+    else:
+        assert msg.sender == self.committee, "TrainingLog: rounds come from the score committee"
     assert round_id == self.last_round + 1, "TrainingLog: rounds are recorded in order, without gaps"
     assert model_hash != empty(bytes32), "TrainingLog: empty model hash"
     assert len(members) == len(scores), "TrainingLog: length mismatch"
@@ -171,7 +178,7 @@ def record_round(
 @external
 def set_role(role: String[16], account: address):
     """
-    @notice Change the "owner" or the "oracle"; only the owner (governance).
+    @notice Change the "owner", the "oracle" or the score "committee"; only the owner (governance).
     @dev The oracle must not be a member or the treasury: it may not be paid by the rounds it records.
     @param role Role name.
     @param account New holder.
@@ -185,6 +192,8 @@ def set_role(role: String[16], account: address):
         treasury: address = staticcall RevenueShares(self.revenue_shares).treasury()
         assert account != treasury, "TrainingLog: the oracle cannot be the treasury"
         self.oracle = account
+    elif role == "committee":
+        self.committee = account
     else:
         raise "TrainingLog: unknown role"
     log RoleChanged(role=role, account=account)

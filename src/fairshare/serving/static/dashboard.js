@@ -75,6 +75,9 @@ RENDER['contributions'] = function (d) {
     name: n, type: 'bar', hovertemplate: `${n}: %{y:,} shares in round %{x}<extra></extra>`}));
   const flags = d.rounds.flatMap(r => Object.entries(r.flags).map(([m, why]) => [r.round, esc(m), esc(why)]));
   const rejected = d.rounds.flatMap(r => Object.entries(r.rejected || {}).map(([m, why]) => [r.round, esc(m), esc(why)]));
+  const scorers = d.rounds.map(r => [r.round, esc(r.scorer || 'single scorer'), esc((r.revealed || []).join(', ')),
+    `<span data-test="missing-${r.round}">${esc((r.missing || []).join(', ') || '-')}</span>`,
+    esc(Object.entries(r.outliers || {}).map(([v, x]) => `${v} (${x.toFixed(2)})`).join(', ') || '-')]);
   const last = d.rounds.length ? (d.rounds[d.rounds.length - 1].epsilon || {}) : {};
   const budget = Object.entries(last).map(([m, e]) => [esc(m), e.toFixed(3)]);
   const minted = names.map(n => [esc(n), ...d.rounds.map(r => fmt(r.shares[n] || 0)),
@@ -84,6 +87,10 @@ RENDER['contributions'] = function (d) {
     ${table(['member', ...d.rounds.map(r => 'r' + r.round), 'total'], minted)}
     <h3>Measured values (validation log-likelihood gain)</h3>
     ${table(['member', ...d.rounds.map(r => 'r' + r.round)], names.map(n => [esc(n), ...d.rounds.map(r => (r.scores[n] ?? 0).toFixed(4))]))}
+    <h3>Who scored each round</h3>
+    <p>"committee": the scores are the validators' weighted medians; "single scorer": the coordinator's own values.
+    A validator that missed its reveal or sat far from the medians is named here; governance can remove it.</p>
+    ${table(['round', 'scorer', 'revealed', 'missed its reveal', 'outliers (distance)'], scorers, [1, 2, 3, 4])}
     <h3>Flags</h3>${flags.length ? table(['round', 'member', 'reason'], flags, [1, 2]) : '<p>No member was flagged.</p>'}
     <h3>Refused updates</h3>${rejected.length ? table(['round', 'member', 'reason'], rejected, [1, 2]) : '<p>Every update was signed by its member for its round.</p>'}
     ${budget.length ? `<h3>Privacy budget spent (epsilon so far)</h3>${table(['member', 'epsilon'], budget, [0])}` : ''}`;
