@@ -61,6 +61,7 @@ def make_consortium(
     token: str = "",
     share_rule: ShareRule = OPEN_RULE,
     pause_blocks: int = 50,
+    challenge_blocks: int = 20,
     **rules: int,
 ) -> Consortium:
     accounts = [Account.create() for _ in range(members)]
@@ -84,6 +85,7 @@ def make_consortium(
         token=token,
         share_rule=share_rule,
         pause_blocks=pause_blocks,
+        challenge_blocks=challenge_blocks,
     )
     return Consortium(chain, deployment, LedgerClient(chain, deployment), accounts, treasury, outsider)
 

@@ -18,7 +18,8 @@ order), so its numbers are derived independently of the contract's own bookkeepi
   every paid member was an admitted member at that block and none is the oracle;
 - roles: the Governor owns both contracts, the TrainingLog is the only minter, the oracle is no member and
   not the treasury; every pause is listed with who paused and until when;
-- models: each round's model hash equals the hash recomputed from the model artifact on disk.
+- models: each round's model hash equals the hash recomputed from the model artifact on disk;
+- payouts by Merkle roots (EntitlementRoots), when used: see ``fairshare.ledger.roots_audit``.
 """
 
 from __future__ import annotations
@@ -355,6 +356,10 @@ def audit(
     checks.append(_rounds_check(client, records, mints))
     roles, pauses = _roles_check(client, chain)
     checks.append(roles)
+
+    from fairshare.ledger.roots_audit import roots_checks  # it builds on this module's Check
+
+    checks += roots_checks(chain, deployment)
 
     if model_hashes is not None:
         missing = [r.round_id for r in records if r.round_id not in model_hashes]

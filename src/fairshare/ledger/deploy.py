@@ -44,6 +44,8 @@ class Deployment:
     """ERC-20 the revenue is paid in; empty for the chain's native coin."""
     block_hash: str = ""
     """Hash of the deployment block: a chain reset or redeployed at the same addresses no longer has it."""
+    entitlement_roots: str = ""
+    """EntitlementRoots (payouts by Merkle roots, for consortia too large for one transaction per round)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,7 +53,7 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            optional = {"governor", "token", "block_hash"}
+            optional = {"governor", "token", "block_hash", "entitlement_roots"}
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
@@ -153,9 +155,12 @@ def deploy_consortium(
     token: str = "",
     share_rule: ShareRule = ShareRule(),
     pause_blocks: int = 7200,
+    challenge_blocks: int = 20,
 ) -> Deployment:
     """Deploy RevenueShares, TrainingLog and the Governor; make the log the only minter of shares and hand the
-    Governor ownership of both, so that from then on only members' votes change policy.
+    Governor ownership of both, so that from then on only members' votes change policy. EntitlementRoots is
+    deployed beside them, idle until governance switches the payout mode to roots (``challenge_blocks`` is how
+    long a proposed root can be challenged).
 
     The oracle (records rounds) and the treasury are never members: whoever scores rounds cannot be paid by them.
     """
@@ -187,12 +192,13 @@ def deploy_consortium(
         g.valuation_method,
         g.valuation_params,
     )
+    roots, _ = _deploy(chain, "EntitlementRoots", governor, shares, log, payment, challenge_blocks)
     training = contract_at(chain, "TrainingLog", log)
     chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")
     chain.send(chain.operator, training, "set_role", "owner", governor, what="handing TrainingLog to governance")
     block_hash = bytes(chain.w3.eth.get_block(block)["hash"]).hex()
     return Deployment(
-        name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token, block_hash
+        name, chain.chain_id, shares, log, block, chain.operator.address, treasury, governor, token, block_hash, roots
     )
 
 

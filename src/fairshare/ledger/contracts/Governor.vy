@@ -39,6 +39,7 @@ GOVERNANCE: constant(uint8) = 7
 PAUSE: constant(uint8) = 8
 ROLE: constant(uint8) = 9
 SHARE_RULE: constant(uint8) = 10
+PAYOUT_MODE: constant(uint8) = 13  # 0 accumulator (RevenueShares), 1 Merkle roots (EntitlementRoots)
 
 interface RevenueShares:
     def set_treasury_cut(bps: uint256): nonpayable
@@ -153,6 +154,7 @@ price_per_row: public(uint256)
 valuation_method: public(String[256])
 valuation_params: public(String[256])
 released_model: public(bytes32)
+payout_mode: public(uint8)  # 0: rounds mint shares in RevenueShares; 1: rounds are published to EntitlementRoots
 
 proposal_count: public(uint256)
 proposals: public(HashMap[uint256, Proposal])
@@ -262,13 +264,13 @@ def _not_a_role_holder(account: address):
 @internal
 @pure
 def _is_role_change(kind: uint8) -> bool:
-    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE
+    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE or kind == PAYOUT_MODE
 
 
 @internal
 @view
 def _validate(kind: uint8, number: uint256, account: address, text: String[256]):
-    assert kind <= SHARE_RULE, "Governor: unknown proposal kind"
+    assert kind <= SHARE_RULE or kind == PAYOUT_MODE, "Governor: unknown proposal kind"
     if kind == TREASURY_CUT:
         assert number <= MAX_BPS, "Governor: cut over 10000 bps"
     elif kind == ADMIT_MEMBER:
@@ -294,6 +296,8 @@ def _validate(kind: uint8, number: uint256, account: address, text: String[256])
         scale: uint256 = number & (2**128 - 1)
         cap: uint256 = number >> 128
         assert scale >= 1 and scale <= 10**18 and cap >= 1, "Governor: share rule out of range"
+    elif kind == PAYOUT_MODE:
+        assert number <= 1, "Governor: payout mode must be 0 (accumulator) or 1 (roots)"
 
 
 @external
@@ -308,7 +312,8 @@ def propose(
          weighting, quorum, threshold, supermajority, voting period, timelock, role timelock and
          execution window as 8 fields of 32 bits, lowest first); 8 pause (number = blocks from
          execution, 0 = resume now); 9 role (text = "pauser" | "operator" | "treasury", account;
-         for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128).
+         for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128);
+         13 payout mode (number = 0 accumulator, 1 Merkle roots; a role change).
     @param kind Proposal kind.
     @param number Numeric argument.
     @param account Address argument.
@@ -516,6 +521,8 @@ def execute(proposal_id: uint256):
         else:
             assert p.account != staticcall TrainingLog(self.training_log).oracle(), "Governor: the oracle cannot be the treasury"
             extcall RevenueShares(self.revenue_shares).set_role("treasury", p.account)
+    elif p.kind == PAYOUT_MODE:
+        self.payout_mode = convert(p.number, uint8)
     else:
         extcall TrainingLog(self.training_log).set_share_rule(p.number & (2**128 - 1), p.number >> 128)
     log Executed(proposal_id=proposal_id, kind=p.kind)
