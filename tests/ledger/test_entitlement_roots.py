@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from fairshare.errors import TransactionError
 from fairshare.governance import ProposalAction
 from fairshare.ledger import Chain
-from fairshare.ledger.entitlements import EntitlementTree, Leaf, Standing, chunk_evidence
+from fairshare.ledger.entitlements import EntitlementTree, Standing, chunk_evidence
 from fairshare.ledger.roots import RootsClient
 from tests.ledger.conftest import HASH, Consortium, make_consortium
 

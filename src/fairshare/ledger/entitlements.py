@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from eth_hash.auto import keccak
 from web3 import Web3
@@ -88,7 +89,7 @@ def _key(address: str) -> int:
 def chunked(entries: Iterable[tuple[str, int]], size: int = CHUNK) -> list[tuple[list[str], list[int]]]:
     """Sort (account, score) pairs by address and cut them into publishable chunks; a repeated account is refused."""
     ordered = sorted(((Web3.to_checksum_address(a), s) for a, s in entries), key=lambda p: _key(p[0]))
-    for (a, _), (b, _) in zip(ordered, ordered[1:], strict=False):
+    for (a, _), (b, _) in pairwise(ordered):
         if a == b:
             raise LedgerError(f"account {a} is scored twice in one epoch")
     return [
