@@ -86,7 +86,7 @@ class TrainingSettings(_Strict):
 
 
 class ValuationSettings(_Strict):
-    method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine"] = "auto"
+    method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine", "perm"] = "auto"
     utility: Literal["log_likelihood", "accuracy"] = "log_likelihood"
     drop_flagged: bool = True
     aggregator: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"

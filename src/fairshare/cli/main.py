@@ -436,13 +436,18 @@ def propose(
         str,
         typer.Argument(
             help="treasury-cut | price | release | valuation | admit | remove | oracle | governance | pause | role "
-            "| share-rule"
+            "| share-rule | payout-mode"
         ),
     ],
     member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
     key: KeyOption = None,
     number: Annotated[
-        int, typer.Option("--number", help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause.")
+        int,
+        typer.Option(
+            "--number",
+            help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause, "
+            "payout-mode (0 accumulator, 1 Merkle roots).",
+        ),
     ] = 0,
     account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle/role address.")] = None,
     model: Annotated[

@@ -70,6 +70,7 @@ class Game:
     _evaluate: Callable[[np.ndarray], np.ndarray]
     empty_value: float
     evaluations: int = 0
+    _prefixes: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def n(self) -> int:
@@ -85,6 +86,29 @@ class Game:
     def grand(self) -> float:
         return float(self.value(np.ones((1, self.n), dtype=bool))[0])
 
+    @property
+    def has_prefixes(self) -> bool:
+        """Whether ``prefix_values`` is cheap (linear games: a running sum, not one product per coalition)."""
+        return self._prefixes is not None
+
+    def prefix_values(self, order: np.ndarray) -> np.ndarray:
+        """``v`` of every prefix of the permutation ``order``: ``n + 1`` values, from the empty coalition to all.
+
+        Counts ``n - 1`` evaluations (the empty and grand coalitions are known). Linear games compute the prefixes'
+        logits as a running sum of the members' logit changes, O(n m C) for the whole permutation; other games
+        evaluate the prefixes as coalitions.
+        """
+        order = np.asarray(order)
+        if sorted(order.tolist()) != list(range(self.n)):
+            raise ValuationError(f"a permutation of the game's {self.n} players is needed")
+        self.evaluations += max(self.n - 1, 0)
+        if self._prefixes is not None:
+            return np.concatenate([[0.0], self._prefixes(order) - self.empty_value])
+        masks = np.zeros((self.n + 1, self.n), dtype=bool)
+        for k in range(1, self.n + 1):
+            masks[k, order[:k]] = True
+        return self._evaluate(masks) - self.empty_value
+
 
 def _linear_evaluator(
     predictor: Predictor,
@@ -94,7 +118,7 @@ def _linear_evaluator(
     X: np.ndarray,
     y: np.ndarray,
     utility: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     base = predictor.logits(global_params, X)
     zero = predictor.logits([np.zeros_like(p) for p in global_params], X)
     # D[i] = logits of delta_i alone, scaled by its weight: shape (n, m, C)
@@ -110,7 +134,17 @@ def _linear_evaluator(
             out[start : start + block] = utility(logits, np.broadcast_to(y, (len(chunk), len(y))))
         return out
 
-    return evaluate
+    def prefixes(order: np.ndarray) -> np.ndarray:
+        out = np.empty(len(order))
+        running = base.copy()
+        for start in range(0, len(order), block):
+            steps = D[order[start : start + block]]
+            logits = running[None] + np.cumsum(steps, axis=0)
+            out[start : start + len(steps)] = utility(logits, np.broadcast_to(y, (len(steps), len(y))))
+            running = logits[-1]
+        return out
+
+    return evaluate, prefixes
 
 
 def _forward_evaluator(
@@ -165,8 +199,9 @@ def make_game(
     params = [members[p] for p in players]
     if predictor.linear_in_params and aggregator is None:
         deltas = [[m - g for m, g in zip(p, global_params, strict=True)] for p in params]
-        evaluate = _linear_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)
-    else:
-        evaluate = _forward_evaluator(predictor, global_params, params, w, X_val, y_val, fn, aggregator)
+        evaluate, prefixes = _linear_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)
+        empty = float(evaluate(np.zeros((1, len(players)), dtype=bool))[0])
+        return Game(players, evaluate, empty, _prefixes=prefixes)
+    evaluate = _forward_evaluator(predictor, global_params, params, w, X_val, y_val, fn, aggregator)
     empty = float(evaluate(np.zeros((1, len(players)), dtype=bool))[0])
     return Game(players, evaluate, empty)
