@@ -250,6 +250,8 @@ def _roles_check(client: LedgerClient, chain: Chain) -> tuple[Check, list[dict[s
         problems.append("TrainingLog is not owned by the Governor")
     if Web3.to_checksum_address(revenue.minter().call()) != client.log.address:
         problems.append("the share minter is not the TrainingLog")
+    if int(governor.functions.founder().call(), 16) != 0:
+        problems.append("the Governor's founding is not sealed: its deployer can still admit members")
     if governor.functions.is_member(oracle).call():
         problems.append(f"the oracle {oracle} is a member")
     if oracle == treasury:

@@ -93,6 +93,10 @@ def check_same_chain(chain: Chain, deployment: Deployment) -> None:
         )
 
 
+FOUNDERS_PER_TX = 100
+"""Founding members admitted per transaction (~11M gas): a consortium of any size is founded without proposals."""
+
+
 def _deploy(chain: Chain, name: str, *args: object) -> tuple[str, int]:
     artifact = compiled(name)
     factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
@@ -180,18 +184,31 @@ def deploy_consortium(
     revenue = contract_at(chain, "RevenueShares", shares)
     chain.send(chain.operator, revenue, "set_role", "minter", log, what="making the TrainingLog the share minter")
     g = governance
+    founders = [(n, Web3.to_checksum_address(a)) for n, a in g.members]
     governor, _ = _deploy(
         chain,
         "Governor",
         shares,
         log,
-        [Web3.to_checksum_address(a) for _, a in g.members],
-        [n for n, _ in g.members],
+        [a for _, a in founders[:FOUNDERS_PER_TX]],
+        [n for n, _ in founders[:FOUNDERS_PER_TX]],
         g.rules(),
         g.price_per_row,
         g.valuation_method,
         g.valuation_params,
     )
+    governing = contract_at(chain, "Governor", governor)
+    for k in range(FOUNDERS_PER_TX, len(founders), FOUNDERS_PER_TX):
+        batch = founders[k : k + FOUNDERS_PER_TX]
+        chain.send(
+            chain.operator,
+            governing,
+            "add_founders",
+            [a for _, a in batch],
+            [n for n, _ in batch],
+            what=f"admitting founding members {k + 1}-{k + len(batch)}",
+        )
+    chain.send(chain.operator, governing, "seal_founding", what="sealing the founding membership")
     roots, _ = _deploy(chain, "EntitlementRoots", governor, shares, log, payment, challenge_blocks)
     training = contract_at(chain, "TrainingLog", log)
     chain.send(chain.operator, revenue, "set_role", "owner", governor, what="handing RevenueShares to governance")

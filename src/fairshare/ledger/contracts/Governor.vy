@@ -141,6 +141,7 @@ event RulesChanged:
 
 revenue_shares: public(address)
 training_log: public(address)
+founder: public(address)  # the deployer may add founding members in batches until it seals the founding
 is_member: public(HashMap[address, bool])
 member_since: public(HashMap[address, uint256])
 member_name: public(HashMap[address, String[256]])
@@ -186,12 +187,36 @@ def __init__(
     assert len(members) > 0, "Governor: no members"
     self.revenue_shares = revenue_shares
     self.training_log = training_log
+    self.founder = msg.sender
     for i: uint256 in range(len(members), bound=MAX_MEMBERS):
         self._admit(members[i], names[i])
     self._set_rules(rules)
     self.price_per_row = price_per_row
     self.valuation_method = valuation_method
     self.valuation_params = valuation_params
+
+
+@external
+def add_founders(members: DynArray[address, MAX_MEMBERS], names: DynArray[String[256], MAX_MEMBERS]):
+    """
+    @notice Admit more founding members, for consortia larger than one transaction admits; only the
+            deployer, before it seals the founding (`seal_founding`), so no member needs a proposal.
+    @param members Founding member accounts (never the oracle or the treasury).
+    @param names Their names, in the same order.
+    """
+    assert msg.sender == self.founder, "Governor: founding is sealed"
+    assert len(members) == len(names), "Governor: names and members differ in length"
+    for i: uint256 in range(len(members), bound=MAX_MEMBERS):
+        self._admit(members[i], names[i])
+
+
+@external
+def seal_founding():
+    """
+    @notice End the founding: from now on only an executed proposal admits a member; only the deployer.
+    """
+    assert msg.sender == self.founder, "Governor: founding is sealed"
+    self.founder = empty(address)
 
 
 @internal
