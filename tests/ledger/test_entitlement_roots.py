@@ -246,7 +246,7 @@ def test_a_payee_listed_twice_is_rejected(roots: Roots) -> None:
     assert roots.client.proposals()[-1].outcome == "rejected: leaves out of order"
 
 
-def test_a_total_that_is_not_the_trees_sum_is_rejected(roots: Roots) -> None:
+def test_a_total_that_is_not_the_trees_sum_cannot_be_answered_for_and_is_rejected(roots: Roots) -> None:
     epoch, standing = _second_epoch(roots)
     tree = EntitlementTree(standing.leaves())
     roots.send("propose_root", epoch, tree.root, len(tree.leaves), tree.total - 1, sender=roots.oracle)
@@ -254,8 +254,21 @@ def test_a_total_that_is_not_the_trees_sum_is_rejected(roots: Roots) -> None:
     roots.send("request_leaf", epoch, account)
     with pytest.raises(TransactionError, match="EntitlementRoots: leaf not in the root"):
         roots.send("answer", epoch, account, tree.evidence(account), sender=roots.oracle)  # no proof fits the total
-    roots.send("challenge_total", epoch, tree.leaf_arg(0))
-    assert roots.client.proposals()[-1].outcome == "rejected: total differs from the tree"
+    roots.c.chain.mine(WINDOW + 1)
+    roots.send("reject_unanswered", epoch, account)
+    assert roots.client.proposals()[-1].outcome == "rejected: request unanswered"
+
+
+def test_revenue_is_settled_once_per_running_total(roots: Roots) -> None:
+    source = bytes(31) + b"\x07"
+    with pytest.raises(TransactionError, match="EntitlementRoots: caller is not the operator"):
+        roots.client.settle(roots.c.outsider, source, {source: 100})
+    amount, _, _ = roots.client.settle(roots.oracle, source, {source: 100})
+    assert amount == 100 and roots.client.settled_total(source) == 100
+    with pytest.raises(TransactionError, match="would pay revenue twice"):
+        roots.client.settle(roots.oracle, source, {source: 100})
+    with pytest.raises(TransactionError, match="running total not above what was settled"):
+        roots.send("fund", source, [source], [100], sender=roots.oracle)
 
 
 def test_a_root_its_proposer_will_not_reveal_is_rejected(roots: Roots) -> None:

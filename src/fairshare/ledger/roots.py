@@ -7,13 +7,13 @@ rejects a wrong root) both rebuild the standing with ``fairshare.ledger.entitlem
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from fairshare.errors import LedgerError
+from fairshare.errors import LedgerError, TransactionError
 from fairshare.ledger.chain import Chain
 from fairshare.ledger.deploy import Deployment, contract_at
 from fairshare.ledger.entitlements import (
@@ -29,6 +29,9 @@ from fairshare.ledger.events import EventIndex, IndexedEvent
 __all__ = ["ClaimEvent", "Proposal", "RootsClient"]
 
 STATUS = ("open", "closed", "proposed", "accepted")
+MAX_SOURCES = 64
+DIRECT = Web3.keccak(text="fairshare:direct-revenue")
+"""The revenue source of payments made outside the usage ledger (benchmarks, tests, a grant)."""
 
 
 @dataclass(frozen=True)
@@ -102,15 +105,43 @@ class RootsClient:
         receipt = self.chain.send(sender, self.contract, "accept_root", epoch, what=f"accepting epoch {epoch}'s root")
         return int(receipt["gasUsed"])
 
-    def fund(self, payer: LocalAccount, amount: int) -> int:
-        """Pay ``amount`` of revenue in the native coin (token consortia approve the contract and pay the same way)."""
+    def settled_total(self, source: bytes) -> int:
+        """The running total the contract has settled for revenue ``source``."""
+        return int(self._view("settled_total", source))  # type: ignore[arg-type]
+
+    def settle(self, payer: LocalAccount, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str, int]:
+        """Pay the growth of each source's running total to the payees of the next epoch to close; (amount,
+        transaction hash, gas). The contract refuses a total that does not grow, so a retry cannot pay twice."""
+        if not totals or len(totals) > MAX_SOURCES:
+            raise LedgerError(f"a settlement takes 1 to {MAX_SOURCES} revenue sources; got {len(totals)}")
+        amount = 0
+        for source, total in totals.items():
+            settled = self.settled_total(source)
+            if total <= settled:
+                raise TransactionError(
+                    f"source {source.hex()[:16]}… is already settled up to {settled}; a running total of {total} "
+                    "would pay revenue twice"
+                )
+            amount += total - settled
         token = self.deployment.token
         if token:
             erc20 = self.chain.w3.eth.contract(address=Web3.to_checksum_address(token), abi=_ERC20_APPROVE)
             self.chain.send(payer, erc20, "approve", self.contract.address, amount, what="approving the revenue")
-        value = 0 if token else amount
-        receipt = self.chain.send(payer, self.contract, "fund", amount, value=value, what="funding the payees")
-        return int(receipt["gasUsed"])
+        receipt = self.chain.send(
+            payer,
+            self.contract,
+            "fund",
+            settlement_id,
+            list(totals),
+            list(totals.values()),
+            value=0 if token else amount,
+            what="funding the payees",
+        )
+        return amount, receipt["transactionHash"].to_0x_hex(), int(receipt["gasUsed"])
+
+    def fund(self, payer: LocalAccount, amount: int, source: bytes = DIRECT) -> int:
+        """Pay ``amount`` more revenue from ``source`` (its running total grows by ``amount``); returns the gas."""
+        return self.settle(payer, source, {source: self.settled_total(source) + amount})[2]
 
     # payees -----------------------------------------------------------------------------------------------
 

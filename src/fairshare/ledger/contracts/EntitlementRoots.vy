@@ -1,5 +1,6 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy off
+# pragma optimize codesize
 """
 @title EntitlementRoots
 @notice Payouts for consortia too large for one transaction per round: each epoch's scores are
@@ -13,7 +14,8 @@
        2. the oracle closes the epoch (`close_epoch`): the revenue funded since the last close (after
           the treasury cut) becomes the epoch's revenue R_e, and the epoch's new shares are fixed;
        3. the oracle proposes the root (`propose_root`); during `challenge_blocks` blocks anyone may
-          reject it with evidence (`challenge_leaf`, `challenge_order`, `challenge_omission`);
+          reject it with evidence (`challenge_leaf`, `challenge_order`, `challenge_omission`), or ask for
+          any account's leaf (`request_leaf`), which the proposer must reveal in time;
        4. after the window anyone accepts it (`accept_root`); epochs are accepted in order.
      The entitlement rule (everything below is recomputable from events):
          raw_i     = max(score_i, 0) * share_scale // 10**9      (share rule of the TrainingLog)
@@ -31,7 +33,8 @@
      it should not must short a real payee by as much, and that payee can prove it.
      Data availability: anyone may `request_leaf` for an account during the window; the proposer must
      `answer` with its leaf (or proof that it has none) within `challenge_blocks`, or the root is
-     rejected (`reject_unanswered`); a root is not accepted while a request is open.
+     rejected (`reject_unanswered`); a root is not accepted while a request is open. A declared total
+     that is not the tree's sum makes every proof fail, so no request about it can be answered.
      Rounding dust (under n units per epoch) stays in the contract.
 @custom:security Optimistic: a wrong root is paid out if nobody challenges it within the window.
      Anyone holding the published events can check every root (`fairshare audit` does); a payee left
@@ -49,6 +52,7 @@ MAX_SCORE: constant(int256) = 2**100
 MAX_BPS: constant(uint256) = 10_000
 ROOTS_MODE: constant(uint8) = 1
 MAX_WINDOW: constant(uint256) = 1_000_000
+MAX_SOURCES: constant(uint256) = 64
 
 # epoch status
 OPEN: constant(uint8) = 0
@@ -60,6 +64,7 @@ interface RevenueShares:
     def paused() -> bool: view
     def treasury() -> address: view
     def treasury_cut_bps() -> uint256: view
+    def operator() -> address: view
 
 interface TrainingLog:
     def oracle() -> address: view
@@ -113,9 +118,11 @@ event EpochClosed:
     chunks: uint256
 
 event Funded:
-    payer: indexed(address)
+    settlement_id: indexed(bytes32)
     amount: uint256
     treasury_cut: uint256
+    sources: DynArray[bytes32, MAX_SOURCES]
+    totals: DynArray[uint256, MAX_SOURCES]
 
 event RootProposed:
     epoch: indexed(uint256)
@@ -172,6 +179,7 @@ chunk_hash: public(HashMap[uint256, HashMap[uint256, bytes32]])
 chunk_first: public(HashMap[uint256, HashMap[uint256, address]])
 
 _requested_at: HashMap[bytes32, uint256]  # keccak(epoch, proposal, account) -> block of the open request
+settled_total: public(HashMap[bytes32, uint256])
 pending_revenue: public(uint256)  # funded for payees, not yet assigned to an epoch
 treasury_owed: public(uint256)
 claimed: public(HashMap[address, uint256])
@@ -408,14 +416,28 @@ def _request_key(epoch: uint256, proposal: uint256, account: address) -> bytes32
 @external
 @payable
 @nonreentrant
-def fund(amount: uint256):
+def fund(settlement_id: bytes32, sources: DynArray[bytes32, MAX_SOURCES], totals: DynArray[uint256, MAX_SOURCES]) -> uint256:
     """
-    @notice Add revenue for the payees of the next epoch to close, after the treasury cut; anyone may pay.
-    @dev Native coin: msg.value must equal `amount`. ERC-20: `amount` is pulled with transferFrom
-         (approve it first) and must arrive in full. The cut is RevenueShares' governed treasury cut.
-    @param amount Revenue in the smallest unit of the payment asset.
+    @notice Pay the growth of each revenue source's running total to the payees of the next epoch to
+            close, after the treasury cut; only the operator (RevenueShares' governed operator).
+    @dev As RevenueShares.distribute: the amount is sum(totals[i] - settled_total[sources[i]]), each
+         total must exceed what was settled for its source, so a replayed settlement reverts. Native
+         coin: msg.value must equal the amount. ERC-20: pulled with transferFrom (approve it first),
+         and it must arrive in full. The cut is RevenueShares' governed treasury cut.
+    @param settlement_id The operator's id for this settlement (in the event, for the audit).
+    @param sources Revenue sources (e.g. keccak256 of an API key id), at most 64.
+    @param totals Each source's running total billed, in the smallest unit of the payment asset.
+    @return The amount funded.
     """
+    assert msg.sender == staticcall RevenueShares(self.revenue_shares).operator(), "EntitlementRoots: caller is not the operator"
     self._not_paused()
+    assert len(sources) == len(totals), "EntitlementRoots: sources and totals differ in length"
+    amount: uint256 = 0
+    for i: uint256 in range(len(sources), bound=MAX_SOURCES):
+        previous: uint256 = self.settled_total[sources[i]]
+        assert totals[i] > previous, "EntitlementRoots: running total not above what was settled"
+        amount += totals[i] - previous
+        self.settled_total[sources[i]] = totals[i]
     assert amount > 0, "EntitlementRoots: nothing to fund"
     if self.token == empty(address):
         assert msg.value == amount, "EntitlementRoots: value differs from amount"
@@ -428,7 +450,8 @@ def fund(amount: uint256):
     self.total_funded += amount
     self.treasury_owed += cut
     self.pending_revenue += amount - cut
-    log Funded(payer=msg.sender, amount=amount, treasury_cut=cut)
+    log Funded(settlement_id=settlement_id, amount=amount, treasury_cut=cut, sources=sources, totals=totals)
+    return amount
 
 
 # the oracle's publication -----------------------------------------------------------------------------
@@ -653,22 +676,6 @@ def reject_unanswered(epoch: uint256, account: address):
     assert asked > 0, "EntitlementRoots: no open request for this account"
     assert block.number > asked + self.challenge_blocks, "EntitlementRoots: the proposer may still answer"
     self._reject(epoch, r, "request unanswered", account)
-
-
-@external
-def challenge_total(epoch: uint256, leaf: Leaf):
-    """
-    @notice Reject a proposed root whose declared total is not the sum its tree commits to.
-    @param epoch The epoch under challenge.
-    @param leaf Any leaf whose proof reaches the root hash with a different sum.
-    """
-    r: Root = self._under_challenge(epoch)
-    node: bytes32 = empty(bytes32)
-    total: uint256 = 0
-    node, total = self._root_of(self._leaves(r.meta), leaf)
-    assert node == r.hash and node != empty(bytes32), "EntitlementRoots: leaf not under the root hash"
-    assert total != r.total, "EntitlementRoots: the total is correct"
-    self._reject(epoch, r, "total differs from the tree", leaf.account)
 
 
 @external
