@@ -90,7 +90,7 @@ def growth(members: int, rounds: int, reference_factor: int | None) -> dict[str,
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         chain, deployment, roots = _roots_consortium(home)
-        pool, validation, test = holdout(load_builtin("synthetic"), 0.02, 0.02, seed=0)
+        pool, validation, test = holdout(load_builtin("synthetic"), 0.01, 0.01, seed=0)
         scaler = Standardizer.fit(validation)
         pool = pool.subset(np.arange(members * ROWS_PER_MEMBER))
         parts = partition(scaler.transform(pool), [1.0] * members, None, seed=0)

