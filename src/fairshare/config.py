@@ -179,7 +179,7 @@ class ConsortiumConfig(_Strict):
     governance: GovernanceSettingsModel = GovernanceSettingsModel()
     privacy: PrivacySettingsModel = PrivacySettingsModel()
     federation: FederationSettings = FederationSettings()
-    members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
+    members: Annotated[list[MemberSettings], Field(min_length=2, max_length=10_000)]
 
     @model_validator(mode="after")
     def _check_members(self) -> ConsortiumConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from fairshare.consortium.payouts import roots_balances
 from fairshare.consortium.session import Run
 from fairshare.consortium.training import load_model
 from fairshare.consortium.view import MemberBalance
@@ -11,6 +12,7 @@ from fairshare.governance import GovernanceClient
 from fairshare.governance.audit import governance_audit
 from fairshare.learning.model import params_hash
 from fairshare.ledger import AuditReport, Check, LedgerClient, audit
+from fairshare.ledger.roots import RootsClient
 from fairshare.serving.settle import key_source
 from fairshare.serving.store import UsageStore
 
@@ -18,7 +20,9 @@ __all__ = ["artifact_hashes", "audit_run", "member_balances"]
 
 
 def member_balances(run: Run) -> list[MemberBalance]:
-    """Every member and the treasury, as the revenue contract sees them now."""
+    """Every member and the treasury, as the revenue contract sees them now (EntitlementRoots with payouts by roots)."""
+    if run.roots_mode():
+        return roots_balances(run)
     ledger = run.ledger
     rows = [(m.name, m.address, "member", m.behaviour) for m in run.record.members]
     rows.append(("treasury", run.record.treasury, "treasury", "-"))
@@ -100,7 +104,13 @@ def usage_check(run: Run, ledger: LedgerClient) -> Check:
     store = UsageStore(run.paths.usage_url)
     recorded = store.settled_totals()
     keys = store.keys()  # API keys, not a mapping
-    on_chain = {k.key_id: ledger.settled_total(key_source(k.key_id)) for k in keys}
+    roots = RootsClient(run.chain, run.deployment, ledger.index) if run.deployment.entitlement_roots else None
+
+    def settled(key_id: str) -> int:
+        source = key_source(key_id)
+        return ledger.settled_total(source) + (roots.settled_total(source) if roots is not None else 0)
+
+    on_chain = {k.key_id: settled(k.key_id) for k in keys}
     differ = {k: (recorded.get(k, 0), t) for k, t in on_chain.items() if recorded.get(k, 0) != t}
     if differ:
         listed = ", ".join(f"key {k}: store {s} vs chain {c}" for k, (s, c) in sorted(differ.items()))

@@ -6,13 +6,14 @@ is answered, and ``settle_run`` moves everything billed and not yet settled into
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
 import numpy as np
 from fastapi import FastAPI
 
+from fairshare.consortium.payouts import claim_all, settle_revenue
 from fairshare.consortium.session import Run, open_run
 from fairshare.consortium.training import load_model, model_for
 from fairshare.consortium.view import Settlement, View, Withdrawal
@@ -42,6 +43,30 @@ class ChainRevenueSink:
 
     def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]:
         return self.ledger.settle(self.payer, settlement_id, totals)
+
+
+class RootsRevenueSink:
+    """Settlements go to EntitlementRoots.fund (payouts by roots), with the same per-source running totals."""
+
+    def __init__(self, run: Run) -> None:
+        self.roots = run.roots
+        self.ledger = run.ledger
+        self.payer = run.chain.operator
+
+    def settled_total(self, source: bytes) -> int:
+        """What EntitlementRoots settled for ``source``; refuses a source the accumulator already took revenue
+        from (EntitlementRoots would count its running total from zero and pay that revenue again)."""
+        before = self.ledger.settled_total(source)
+        if before > 0:
+            raise LedgerError(
+                f"revenue source {source.hex()[:16]}… was settled into RevenueShares before payouts switched to "
+                "roots; settle it there (switch the payout mode back), or bill new revenue under a new API key"
+            )
+        return self.roots.settled_total(source)
+
+    def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]:
+        amount, tx, _ = self.roots.settle(self.payer, settlement_id, totals)
+        return amount, tx
 
 
 def released_model(run: Run) -> ReleasedModel:
@@ -115,20 +140,37 @@ def earn_revenue(run: Run, view: View, calls: int | None = None) -> int:
 
 
 def settle_run(run: Run) -> Settlement:
+    """Settle the usage billed and not yet settled: into RevenueShares, or, with payouts by roots, into
+    EntitlementRoots followed by a revenue epoch whose root makes it claimable."""
+    if run.roots_mode():
+        return settle_revenue(run, lambda: _settle_into(run, RootsRevenueSink(run)))
+    return _settle_into(run, ChainRevenueSink(run.ledger, run))
+
+
+def _settle_into(run: Run, sink: ChainRevenueSink | RootsRevenueSink) -> Settlement:
     store = UsageStore(run.paths.usage_url)
-    result = settle(store, ChainRevenueSink(run.ledger, run))
+    result = settle(store, sink)
     if result is None:
         return Settlement("", 0, 0, 0, "")
     key = bytes.fromhex(result.settlement_id[2:])
-    cut = sum(d.treasury_cut for d in run.ledger.distributions() if d.settlement_id == key)
+    if isinstance(sink, RootsRevenueSink):
+        funded = run.roots.events("Funded")
+        cut = sum(e.args["treasury_cut"] for e in funded if bytes(e.args["settlement_id"]) == key)
+    else:
+        cut = sum(d.treasury_cut for d in run.ledger.distributions() if d.settlement_id == key)
     return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
 
 
-def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:
-    """Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0.
+def withdraw_members(
+    run: Run, only: str | None = None, progress: Callable[[str, int, int], None] | None = None
+) -> list[Withdrawal]:
+    """With payouts by roots, every member's claim is relayed by the operator (the money goes to the member).
+    Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0.
 
-    Members that keep their key on their own machine are left out: they withdraw there.
+        Members that keep their key on their own machine are left out: they withdraw there.
     """
+    if run.roots_mode() and only is None:
+        return claim_all(run, progress)
     names = [m.name for m in run.record.members] + ["treasury"]
     if only is not None:
         if only not in names:

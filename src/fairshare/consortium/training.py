@@ -10,13 +10,16 @@ before its round is recorded, so every hash on chain has its file on disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from flwr.serverapp import Grid
 
+from fairshare.consortium.payouts import record_epoch
 from fairshare.consortium.session import Run
 from fairshare.consortium.view import RoundReport, View
 from fairshare.errors import LearningError
@@ -82,8 +85,11 @@ def credited_values(valuation: RoundValuation) -> dict[str, float]:
 class RoundRecorder:
     """The round hook (value and aggregate) and, once the round's model is released, its record on chain."""
 
-    def __init__(self, run: Run, model: LogisticRegression) -> None:
+    def __init__(
+        self, run: Run, model: LogisticRegression, progress: Callable[[str, int, int], None] | None = None
+    ) -> None:
         self.run = run
+        self.progress = progress
         self.model = model
         self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")
         settings = run.config.valuation
@@ -105,12 +111,23 @@ class RoundRecorder:
         self.valued: dict[int, _Valued] = {}
         self.past: dict[str, float] = {}
         for record in run.ledger.rounds():
-            recorded = json.loads(record.params)
+            recorded = self._full_record(record.round_id) if record.epoch else json.loads(record.params)
             for name, value in recorded.get("values", {}).items():
                 self.past[name] = self.past.get(name, 0.0) + float(value)
             self.budget.compose(recorded.get("privacy", {}).get("noise_multipliers", {}))
 
+    def _record_file(self, round_id: int) -> Path:
+        return self.run.paths.model_file(round_id).with_suffix(".record.json")
+
+    def _full_record(self, round_id: int) -> dict[str, object]:
+        """A round recorded by roots keeps its full record (values of every member) beside its model; the chain
+        holds its SHA-256."""
+        path = self._record_file(round_id)
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def __call__(self, updates: RoundUpdates) -> Params:
+        if self.progress is not None:
+            self.progress("valuation", 0, len(updates.updates))
         member_params = {u.member: u.params for u in updates.updates}
         num_examples = {u.member: u.num_examples for u in updates.updates}
         unknown = sorted(set(member_params) - set(self.addresses))
@@ -133,6 +150,8 @@ class RoundRecorder:
             self.past[member] = self.past.get(member, 0.0) + value
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
         self.valued[updates.round] = _Valued(valuation, credited_values(valuation), sizes, rejected)
+        if self.progress is not None:
+            self.progress("valuation", len(updates.updates), len(updates.updates))
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -171,16 +190,36 @@ class RoundRecorder:
             sort_keys=True,
             default=str,
         )
-        tx = self.run.ledger.record_round(
-            self.run.chain.operator,
-            round_id=result.round,
-            model_hash=digest,
-            method=valuation.method,
-            params=params_text,
-            seed=valuation.seed,
-            members=[self.addresses[m] for m in members],
-            scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
-        )
+        scores = [round(valued.credited[m] * SCORE_SCALE) for m in members]
+        if self.run.roots_mode():
+            path = self._record_file(result.round)
+            path.write_text(params_text)
+            _, tx = record_epoch(
+                self.run,
+                round_id=result.round,
+                model_hash=digest,
+                method=valuation.method,
+                params={
+                    "record_sha256": hashlib.sha256(params_text.encode()).hexdigest(),
+                    "params": valuation.params,
+                    "utility": self.config.utility,
+                    "aggregator": self.config.aggregator,
+                },
+                seed=valuation.seed,
+                scores={self.addresses[m]: s for m, s in zip(members, scores, strict=True)},
+                progress=self.progress,
+            )
+        else:
+            tx = self.run.ledger.record_round(
+                self.run.chain.operator,
+                round_id=result.round,
+                model_hash=digest,
+                method=valuation.method,
+                params=params_text,
+                seed=valuation.seed,
+                members=[self.addresses[m] for m in members],
+                scores=scores,
+            )
         recorded = self.run.ledger.round(result.round)
         by_address = {a: n for n, a in self.addresses.items()}
         shares = {by_address[a]: s for a, s in zip(recorded.members, recorded.shares, strict=True)}
@@ -218,7 +257,7 @@ def train_run(
     without a chain record, and it is simply trained and recorded again.
     """
     model = model_for(run)
-    recorder = RoundRecorder(run, model)
+    recorder = RoundRecorder(run, model, progress=view.progress)
     settings = run.config.training
     done = max((r.round_id for r in run.ledger.rounds()), default=0)
     total = rounds if rounds is not None else settings.rounds - done
@@ -265,7 +304,7 @@ def train_run(
 
     view.training_started(total, [m.name for m in run.record.members])
     if grid is None:
-        run_federation(spec, recorder, on_round=on_round)
+        run_federation(spec, recorder, on_round=on_round, progress=view.progress)
     else:
         rounds_of(spec, recorder, on_round, node_names or {})(grid)
     view.training_finished()

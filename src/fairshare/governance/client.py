@@ -39,6 +39,8 @@ class Policy:
     paused_until: int
     pause_blocks: int
     pauser_armed: bool
+    payout_mode: int = 0
+    """0: rounds mint shares in RevenueShares (accumulator); 1: rounds are published to EntitlementRoots."""
 
     @property
     def weighting(self) -> int:
@@ -144,6 +146,7 @@ class GovernanceClient:
             paused_until=int(r.paused_until().call()),
             pause_blocks=int(r.pause_blocks().call()),
             pauser_armed=bool(r.pauser_armed().call()),
+            payout_mode=int(g.payout_mode().call()),
         )
 
     def proposals(self) -> list[Proposal]:

@@ -354,7 +354,7 @@ def audit(
     settlement, _ = _settlement_check(client, distributions, cuts)
     checks.append(settlement)
 
-    records = client.rounds()
+    records = client.log_rounds()
     checks.append(_rounds_check(client, records, mints))
     roles, pauses = _roles_check(client, chain)
     checks.append(roles)
@@ -364,6 +364,7 @@ def audit(
     checks += roots_checks(chain, deployment)
 
     if model_hashes is not None:
+        records = client.rounds()  # rounds recorded by roots too
         missing = [r.round_id for r in records if r.round_id not in model_hashes]
         wrong = [r.round_id for r in records if r.round_id in model_hashes and model_hashes[r.round_id] != r.model_hash]
         checks.append(
