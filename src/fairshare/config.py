@@ -109,6 +109,10 @@ class RevenueSettings(_Strict):
     demo_calls: Annotated[int, Field(ge=0, le=1_000_000)] = 120
     """How many paid model calls the demo's simulated customers make."""
     demo_rows_per_call: Annotated[int, Field(ge=1, le=10_000)] = 1
+    payout: Literal["auto", "accumulator", "roots"] = "auto"
+    """How the demo has members vote to pay out: the accumulator (one round transaction mints everyone's shares,
+    at most 128 members), Merkle roots (rounds published in chunks, claims with proofs), or "auto": roots beyond
+    128 members. Governance switches it (proposal kind payout-mode) like any other setting."""
 
 
 class GovernanceSettingsModel(_Strict):

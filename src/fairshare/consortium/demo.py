@@ -18,16 +18,28 @@ from fairshare.consortium.session import open_run
 from fairshare.consortium.setup import chain_url_for, init_run, resolve_config
 from fairshare.consortium.training import train_run
 from fairshare.consortium.view import View
+from fairshare.errors import ConfigError
 from fairshare.governance import ProposalAction
 from fairshare.learning.data import load_builtin
 from fairshare.ledger import connect
 
-__all__ = ["ACCUMULATOR_MAX_MEMBERS", "run_demo", "scaled_for"]
+__all__ = ["ACCUMULATOR_MAX_MEMBERS", "run_demo", "scaled_for", "uses_roots"]
 
 ACCUMULATOR_MAX_MEMBERS = 128
 """Members one TrainingLog round takes (TrainingLog.MAX_MEMBERS); larger consortia are paid by roots."""
 MIN_ROWS = 8
 """Rows each member needs at least (``partition``)."""
+
+
+def uses_roots(config: ConsortiumConfig) -> bool:
+    """Whether the demo pays out by Merkle roots: asked for, or ``auto`` beyond what one round transaction takes."""
+    payout, n = config.revenue.payout, len(config.members)
+    if payout == "accumulator" and n > ACCUMULATOR_MAX_MEMBERS:
+        raise ConfigError(
+            f'[revenue] payout = "accumulator" takes at most {ACCUMULATOR_MAX_MEMBERS} members; {n} are configured: '
+            'use "roots" or "auto"'
+        )
+    return payout == "roots" or (payout == "auto" and n > ACCUMULATOR_MAX_MEMBERS)
 
 
 def scaled_for(config: ConsortiumConfig) -> tuple[ConsortiumConfig, list[str]]:
@@ -80,11 +92,11 @@ def run_demo(
         + "\n".join(f"  {k}: {v}" for k, v in record.deployment.items() if isinstance(v, str) and v.startswith("0x")),
     )
 
-    if len(config.members) > ACCUMULATOR_MAX_MEMBERS:
+    if uses_roots(config):
         view.stage(
             "Governance: pay out by Merkle roots",
-            f"{len(config.members):,} members do not fit one round transaction (the accumulator takes "
-            f"{ACCUMULATOR_MAX_MEMBERS}): members vote to publish rounds to EntitlementRoots and claim with proofs",
+            f"{len(config.members):,} members (the accumulator takes {ACCUMULATOR_MAX_MEMBERS} in one round "
+            "transaction): members vote to publish rounds to EntitlementRoots and claim with proofs",
         )
         pass_by_acclamation(run, ProposalAction("payout-mode", number=1), "pay out by Merkle roots", view)
     view.stage("Federated training", "each member trains on its own rows; the coordinator values every update")
