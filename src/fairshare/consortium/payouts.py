@@ -110,9 +110,9 @@ def settle_revenue(run: Run, settle: Callable[[], Settlement]) -> Settlement:
     return settlement
 
 
-def claim_all(run: Run, progress: Progress | None = None) -> list[Withdrawal]:
-    """Relay every member's claim against the last accepted root (the operator pays the gas; the money goes to
-    the member), and pay the treasury its cut. Members owed nothing more are listed with 0."""
+def claim_all(run: Run, progress: Progress | None = None, only: str | None = None) -> list[Withdrawal]:
+    """Relay every member's claim (or ``only`` that member's) against the last accepted root (the operator pays the
+    gas; the money goes to the member), and pay the treasury its cut. Members owed nothing more are listed with 0."""
     roots = run.roots
     epoch = roots.accepted_epoch()
     if epoch == 0:
@@ -121,7 +121,9 @@ def claim_all(run: Run, progress: Progress | None = None) -> list[Withdrawal]:
     if tree.root != roots.root_of(epoch):
         raise LedgerError(f"the accepted root of epoch {epoch} is not the one the published data determine")
     done = []
-    members = run.record.members
+    members = [m for m in run.record.members if only in (None, m.name)]
+    if only not in (None, "treasury") and not members:
+        raise LedgerError(f"no member named {only!r}")
     for k, member in enumerate(members, start=1):
         leaf = tree.leaf_of(member.address)
         amount, tx = 0, ""
@@ -141,7 +143,7 @@ def claim_all(run: Run, progress: Progress | None = None) -> list[Withdrawal]:
         if progress is not None:
             progress("claims", k, len(members))
     owed = roots.totals()["treasury_owed"]
-    if owed:
+    if owed and only in (None, "treasury"):
         receipt = run.chain.send(run.chain.operator, roots.contract, "pay_treasury", what="paying the treasury")
         done.append(Withdrawal("treasury", run.record.treasury, owed, receipt["transactionHash"].to_0x_hex()))
     return done

@@ -169,8 +169,8 @@ def withdraw_members(
 
         Members that keep their key on their own machine are left out: they withdraw there.
     """
-    if run.roots_mode() and only is None:
-        return claim_all(run, progress)
+    if run.roots_mode():
+        return claim_all(run, progress, only)
     names = [m.name for m in run.record.members] + ["treasury"]
     if only is not None:
         if only not in names:
