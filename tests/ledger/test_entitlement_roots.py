@@ -348,3 +348,17 @@ def test_the_audit_recomputes_every_root_and_claim(roots: Roots) -> None:
     failed = {c.name: c for c in audit(roots.c.chain, roots.c.deployment).checks if not c.ok}
     assert "ACCEPTED root" in failed["entitlement roots recompute"].detail
     assert f"claim by {leaves[0].account} in epoch {epoch}" in failed["claims match the roots"].detail
+
+
+def test_each_proposal_of_an_epoch_has_its_own_outcome(roots: Roots) -> None:
+    """The same root rejected once (unanswered request) and accepted when proposed again: two outcomes."""
+    epoch, standing = _second_epoch(roots)
+    tree = EntitlementTree(standing.leaves())
+    roots.client.propose(roots.oracle, epoch, tree)
+    roots.send("request_leaf", epoch, roots.c.members[0].address)
+    roots.c.chain.mine(WINDOW + 1)
+    roots.send("reject_unanswered", epoch, roots.c.members[0].address)
+    roots.settle(epoch, tree)
+    mine = [p for p in roots.client.proposals() if p.epoch == epoch]
+    assert [p.outcome for p in mine] == ["rejected: request unanswered", "accepted"]
+    assert mine[0].root == mine[1].root

@@ -8,7 +8,7 @@ rejects a wrong root) both rebuild the standing with ``fairshare.ledger.entitlem
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -217,16 +217,21 @@ class RootsClient:
         return out
 
     def proposals(self) -> list[Proposal]:
-        rejected = {
-            (e.args["epoch"], bytes(e.args["root"]), e.block): e.args["reason"] for e in self.events("RootRejected")
-        }
-        accepted = {(e.args["epoch"], bytes(e.args["root"])) for e in self.events("RootAccepted")}
-        out = []
-        for e in self.events("RootProposed"):
-            key = (e.args["epoch"], bytes(e.args["root"]))
-            reason = next((r for (ep, root, b), r in rejected.items() if (ep, root) == key and b >= e.block), None)
-            outcome = "accepted" if key in accepted else f"rejected: {reason}" if reason else "pending"
-            out.append(Proposal(key[0], key[1], int(e.args["leaves"]), e.block, outcome))
+        """Every proposed root in chain order, with what became of it: the next rejection or acceptance of its
+        epoch (an epoch has at most one live proposal)."""
+        names = ("RootProposed", "RootRejected", "RootAccepted")
+        events = sorted(((e.block, e.log_index, n, e) for n in names for e in self.events(n)), key=lambda t: t[:2])
+        live: dict[int, int] = {}
+        out: list[Proposal] = []
+        for _, _, name, e in events:
+            epoch = e.args["epoch"]
+            if name == "RootProposed":
+                live[epoch] = len(out)
+                out.append(Proposal(epoch, bytes(e.args["root"]), int(e.args["leaves"]), e.block, "pending"))
+            elif epoch in live:
+                k = live.pop(epoch)
+                outcome = "accepted" if name == "RootAccepted" else f"rejected: {e.args['reason']}"
+                out[k] = replace(out[k], outcome=outcome)
         return out
 
     def claims(self) -> list[ClaimEvent]:
