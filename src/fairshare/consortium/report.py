@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 
 from fairshare.consortium.payouts import roots_balances
@@ -12,6 +14,7 @@ from fairshare.governance import GovernanceClient
 from fairshare.governance.audit import governance_audit
 from fairshare.learning.model import params_hash
 from fairshare.ledger import AuditReport, Check, LedgerClient, audit
+from fairshare.ledger.client import RoundRecord
 from fairshare.ledger.roots import RootsClient
 from fairshare.serving.settle import key_source
 from fairshare.serving.store import UsageStore
@@ -67,7 +70,24 @@ def audit_run(run: Run) -> AuditReport:
         usage_check(run, fresh),
         cache_check(run, fresh),
     ]
+    epoch_rounds = fresh.epoch_rounds()
+    if epoch_rounds:
+        checks.append(round_records_check(run, epoch_rounds))
     return replace(report, checks=checks, history=history)
+
+
+def round_records_check(run: Run, rounds: list[RoundRecord]) -> Check:
+    """Rounds recorded by roots keep their full record (every member's value, flags, weights) beside the model;
+    the chain holds its SHA-256. Each file must hash to it."""
+    bad = []
+    for r in rounds:
+        path = run.paths.model_file(r.round_id).with_suffix(".record.json")
+        expected = json.loads(r.params).get("record_sha256")
+        found = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+        if found != expected:
+            bad.append(f"round {r.round_id}: {path.name} is {found[:16]}, chain says {str(expected)[:16]}")
+    detail = f"{len(rounds)} rounds' full records hash to what their epochs recorded"
+    return Check("round records on disk match chain", not bad, "; ".join(bad) if bad else detail)
 
 
 def cache_check(run: Run, fresh: LedgerClient) -> Check:
