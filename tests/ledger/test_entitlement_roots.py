@@ -362,3 +362,23 @@ def test_each_proposal_of_an_epoch_has_its_own_outcome(roots: Roots) -> None:
     mine = [p for p in roots.client.proposals() if p.epoch == epoch]
     assert [p.outcome for p in mine] == ["rejected: request unanswered", "accepted"]
     assert mine[0].root == mine[1].root
+
+
+def test_a_token_consortium_is_funded_and_paid_in_the_token(chain: Chain) -> None:
+    from fairshare.ledger import deploy_test_stablecoin
+
+    token = deploy_test_stablecoin(chain, chain.operator.address, 10**24)
+    c = make_consortium(chain, members=2, token=token, challenge_blocks=WINDOW)
+    c.govern(ProposalAction("payout-mode", number=1))
+    r = Roots(c, RootsClient(chain, c.deployment), {})
+    fund = (bytes(32), [bytes(32)], [10])
+    with pytest.raises(TransactionError, match="allowance too low"):
+        r.send("fund", *fund, sender=r.oracle)  # nothing is taken without approval
+    with pytest.raises(TransactionError, match="EntitlementRoots: native coin sent to a token split"):
+        chain.send(r.oracle, r.client.contract, "fund", *fund, value=10)
+    _, tree = r.epoch(scores_of(r, 10**9, 3 * 10**9), revenue=40_000)
+    member = c.members[1].address
+    before = c.client.balance_of(member)
+    paid, _ = r.client.claim(c.outsider, 1, tree, member)  # relayed by an outsider: the member is paid
+    assert paid == 36_000 * 3 // 4 and c.client.balance_of(member) - before == paid
+    assert c.client.balance_of(r.client.contract.address) == 40_000 - paid
