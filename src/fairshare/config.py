@@ -131,7 +131,7 @@ class TrainingSettings(_Strict):
 
 
 class ValuationSettings(_Strict):
-    method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine"] = "auto"
+    method: Literal["auto", "exact", "gtg", "loo", "banzhaf", "cosine", "perm"] = "auto"
     utility: Literal["calibrated_log_likelihood", "log_likelihood", "balanced_log_likelihood", "accuracy"] = (
         "calibrated_log_likelihood"
     )
@@ -163,6 +163,10 @@ class RevenueSettings(_Strict):
     demo_calls: Annotated[int, Field(ge=0, le=1_000_000)] = 120
     """How many paid model calls the demo's simulated customers make."""
     demo_rows_per_call: Annotated[int, Field(ge=1, le=10_000)] = 1
+    payout: Literal["auto", "accumulator", "roots"] = "auto"
+    """How the demo has members vote to pay out: the accumulator (one round transaction mints everyone's shares,
+    at most 128 members), Merkle roots (rounds published in chunks, claims with proofs), or "auto": roots beyond
+    128 members. Governance switches it (proposal kind payout-mode) like any other setting."""
 
 
 class GovernanceSettingsModel(_Strict):
@@ -278,7 +282,7 @@ class ConsortiumConfig(_Strict):
     governance: GovernanceSettingsModel = GovernanceSettingsModel()
     privacy: PrivacySettingsModel = PrivacySettingsModel()
     federation: FederationSettings = FederationSettings()
-    members: Annotated[list[MemberSettings], Field(min_length=2, max_length=64)]
+    members: Annotated[list[MemberSettings], Field(min_length=2, max_length=10_000)]
     validators: Annotated[list[ValidatorSettings], Field(max_length=16)] = []
     """Empty: the coordinator is the single scorer (labelled so in every round record and the audit)."""
     committee: CommitteeSettingsModel = CommitteeSettingsModel()

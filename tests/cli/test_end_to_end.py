@@ -133,3 +133,29 @@ def test_a_resumed_private_run_keeps_composing_each_members_budget(tmp_path: Pat
     assert [r["clipping"] for r in records] == ["client"] * 3
     for member, eps in records[2]["epsilon"].items():
         assert eps > records[1]["epsilon"][member] > records[0]["epsilon"][member] > 0
+
+
+def test_a_demo_paid_out_by_merkle_roots_ends_with_audit_ok(tmp_path: Path) -> None:
+    """Roots for a small consortium (the setting; beyond 128 members it is automatic): rounds published as epochs,
+    revenue in a revenue epoch, every member's claim relayed, the audit recomputing every root and claim."""
+    config = tmp_path / "roots.toml"
+    text = (REPO / "examples" / "healthcare.toml").read_text()
+    config.write_text(text.replace("[revenue]\n", '[revenue]\npayout = "roots"\n', 1))
+    out = tmp_path / "out"
+    result = fairshare("demo", "--config", str(config), "--rounds", "2", "--out", str(out), home=tmp_path / "home")
+    assert "Governance: pay out by Merkle roots" in result.stdout and "audit OK" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    checks = {c["name"]: c for c in summary["audit"]["checks"]}
+    assert checks["entitlement roots recompute"]["ok"] and checks["claims match the roots"]["ok"]
+    assert checks["round records on disk match chain"]["ok"]
+    assert "4 epochs recomputed" in checks["entitlement roots recompute"]["detail"]  # 2 rounds, 2 revenue epochs
+    members = {m["name"]: m for m in summary["members"]}
+    assert sum(m["payout"] for m in members.values()) + summary["remainder"] == summary["revenue"] > 0
+    assert all(m["withdrawn"] == m["payout"] for m in members.values())
+    assert 0 <= summary["remainder"] <= len(members) * 3
+    assert members["idle-health"]["payout"] <= summary["revenue"] // 100
+    record = next((tmp_path / "home" / "runs").glob("*/*/models/round-1.record.json"))
+    record.write_text(record.read_text().replace('"values"', '"values" ', 1))  # one byte more, same meaning
+    tampered = fairshare("audit", "--json", home=tmp_path / "home", check=False)
+    failed = {c["name"] for c in json.loads(tampered.stdout)["checks"] if not c["ok"]}
+    assert tampered.returncode == 2 and failed == {"round records on disk match chain"}

@@ -10,11 +10,12 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from tests.ledger.conftest import make_consortium
 
 from fairshare.errors import GovernanceError, TransactionError
 from fairshare.governance import GovernanceClient, ProposalAction, Rules
-from fairshare.ledger import Chain, GovernanceSettings, LedgerClient, connect, deploy_consortium
-from fairshare.ledger.deploy import ShareRule
+from fairshare.ledger import Chain, GovernanceSettings, LedgerClient, audit, connect, deploy_consortium
+from fairshare.ledger.deploy import FOUNDERS_PER_TX, ShareRule
 
 
 def setup(
@@ -380,3 +381,14 @@ class GovernanceStillActs(RuleBasedStateMachine):
 
 
 TestGovernanceStillActs = GovernanceStillActs.TestCase
+
+
+def test_a_large_consortium_is_founded_in_batches_without_proposals(chain: Chain) -> None:
+    c = make_consortium(chain, members=FOUNDERS_PER_TX + 3)
+    governor = c.client.governor.functions
+    assert governor.member_count().call() == FOUNDERS_PER_TX + 3
+    assert all(governor.is_member(m.address).call() for m in c.members[FOUNDERS_PER_TX - 1 :])
+    assert int(governor.founder().call(), 16) == 0
+    with pytest.raises(TransactionError, match="Governor: founding is sealed"):
+        c.chain.send(c.chain.operator, c.client.governor, "add_founders", [c.outsider.address], ["late"])
+    assert audit(c.chain, c.deployment).ok

@@ -135,3 +135,14 @@ def test_a_member_whose_node_never_connects_stops_the_run_by_name(federation) ->
             node_names=names,
             node_timeout=1.0,
         )
+
+
+def test_progress_counts_every_members_reply_in_each_phase(federation) -> None:
+    members, test = federation
+    heard: list[tuple[str, int, int]] = []
+    run_federation(
+        spec(members, test, rounds=2), lambda u: fedavg(u.global_params, u.updates), progress=lambda *p: heard.append(p)
+    )
+    trained = [p for p in heard if p[0] == "train"]
+    assert [done for _, done, _ in trained] == [1, 2, 3, 4, 5] * 2
+    assert all(total == 5 for _, _, total in heard)

@@ -63,6 +63,7 @@ def make_consortium(
     share_rule: ShareRule = OPEN_RULE,
     pause_blocks: int = 50,
     validators: int = 0,
+    challenge_blocks: int = 20,
     **rules: int,
 ) -> Consortium:
     """A consortium of ``members``; with ``validators`` > 0, that many independent validators of weight 1 score it
@@ -100,6 +101,7 @@ def make_consortium(
         share_rule=share_rule,
         pause_blocks=pause_blocks,
         committee=committee,
+        challenge_blocks=challenge_blocks,
     )
     return Consortium(chain, deployment, LedgerClient(chain, deployment), accounts, treasury, outsider, scorers)
 

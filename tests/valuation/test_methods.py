@@ -15,6 +15,7 @@ from fairshare.valuation.methods import (
     ExactShapley,
     MaximumSampleReuseBanzhaf,
     PermutationShapley,
+    PrefixPermutationShapley,
 )
 
 RNG = np.random.default_rng(0)
@@ -145,3 +146,40 @@ def test_cosine_splits_the_gain_by_alignment() -> None:
     deltas = (np.array([1.0, 0.0]), np.array([1.0, 0.1]), np.array([-1.0, 0.0]))
     values = CosineToAggregate(deltas, (0.4, 0.4, 0.2)).values(game, RNG)
     assert values[2] == 0.0 and values.sum() == pytest.approx(2.0) and values[0] > 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(spec=st.integers(2, 7).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, 2**31))))
+def test_prefix_sampling_is_efficient_and_exact_on_quadratic_games(spec) -> None:
+    """Each permutation's marginals sum to v(N), and a permutation with its reverse is exact on quadratic games."""
+    n, seed = spec
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=(n, n))
+    game = quadratic_game(a, b)
+    values = PrefixPermutationShapley(evaluations=0, min_pairs=3).values(game, rng)
+    assert np.isclose(values.sum(), game.grand())
+    assert np.allclose(values, quadratic_shapley(a, b))
+
+
+def test_linear_games_value_prefixes_by_a_running_sum() -> None:
+    from sklearn.datasets import make_classification
+
+    from fairshare.learning.model import LogisticRegression
+    from fairshare.valuation.game import make_game
+
+    X, y = make_classification(n_samples=120, n_features=6, n_classes=3, n_informative=4, random_state=1)
+    model = LogisticRegression(6, 3)
+    base = model.init_params(0)
+    members = {f"m{i}": [p + RNG.normal(0, 0.3, p.shape) for p in base] for i in range(9)}
+    game = make_game(model, base, members, {m: 1.0 + i for i, m in enumerate(members)}, X, y)
+    order = RNG.permutation(9)
+    masks = np.zeros((10, 9), dtype=bool)
+    for k in range(1, 10):
+        masks[k, order[:k]] = True
+    assert game.has_prefixes
+    assert np.allclose(game.prefix_values(order), game.value(masks))
+    with pytest.raises(Exception, match="permutation of the game's 9 players"):
+        game.prefix_values(np.array([0, 0, 1, 2, 3, 4, 5, 6, 7]))
+    exact = ExactShapley().values(game, RNG)
+    sampled = PrefixPermutationShapley(evaluations=4000).values(game, np.random.default_rng(3))
+    assert np.corrcoef(exact, sampled)[0, 1] > 0.95

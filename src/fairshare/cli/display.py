@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 UNIT = 10**18
+MAX_ROWS = 25
+"""Tables of members show at most this many rows (the largest); the rest is in the run's files."""
 
 
 def format_amount(amount: int) -> str:
@@ -43,6 +46,8 @@ class LiveView:
         self.console = console
         self._progress: Progress | None = None
         self._task: int | None = None
+        self._phase_task: int | None = None
+        self._last_line = 0.0
         self._members: list[str] = []
         self._reports: list[RoundReport] = []
 
@@ -55,16 +60,16 @@ class LiveView:
         self._members = members
         self._reports = []
         self._progress = Progress(
-            TextColumn("[bold blue]training"),
+            TextColumn("[bold blue]{task.description:<10}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("rounds"),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
         )
         self._progress.start()
         self._task = self._progress.add_task("training", total=rounds)
+        self._phase_task = self._progress.add_task("members", total=len(members))
 
     def round_finished(self, report: RoundReport) -> None:
         self._reports.append(report)
@@ -91,10 +96,21 @@ class LiveView:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task)
 
+    def progress(self, phase: str, done: int, total: int) -> None:
+        """Members done in the current phase (train, evaluate, valuation, recording, claims)."""
+        if self._progress is not None and self._phase_task is not None:
+            self._progress.update(self._phase_task, completed=done, total=total, description=phase)
+            return
+        now = time.monotonic()
+        if done == total or now - self._last_line > 2:
+            self._last_line = now
+            self.console.print(f"  {phase}: {done:,} of {total:,} members", highlight=False)
+
     def training_finished(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+            self._phase_task = None
         if self._reports:
             self.console.print(contributions_table(self._reports, self._members))
 
@@ -124,7 +140,11 @@ def contributions_table(reports: Sequence[RoundReport], members: Sequence[str]) 
     table.add_column("share %", justify="right")
     totals = {m: sum(r.shares.get(m, 0) for r in reports) for m in members}
     grand = sum(totals.values()) or 1
-    for member in members:
+    shown = list(members)
+    if len(shown) > MAX_ROWS:  # a thousand members: the top earners, and how many more
+        shown = sorted(shown, key=lambda m: -totals[m])[:MAX_ROWS]
+        table.caption = f"the {MAX_ROWS} members with most shares; {len(members) - MAX_ROWS:,} more in summary.json"
+    for member in shown:
         cells = []
         for report in reports:
             value = report.values.get(member)
@@ -167,8 +187,12 @@ def show_withdrawals(console: Console, withdrawals: Sequence[Withdrawal]) -> Non
     table.add_column("member")
     table.add_column("amount (smallest unit)", justify="right")
     table.add_column("tx")
-    for w in withdrawals:
+    shown = sorted(withdrawals, key=lambda w: -w.amount)[:MAX_ROWS] if len(withdrawals) > MAX_ROWS else withdrawals
+    for w in shown:
         table.add_row(w.member, f"{w.amount:,}", w.tx_hash[:18] + "…" if w.tx_hash else "nothing due")
+    if len(shown) < len(withdrawals):
+        rest = [w for w in withdrawals if w not in shown]
+        table.add_row(f"… {len(rest):,} more", f"{sum(w.amount for w in rest):,}", "")
     console.print(table)
 
 
@@ -177,7 +201,15 @@ def show_balances(console: Console, balances: Sequence[MemberBalance]) -> None:
     for column in ("member", "role", "shares", "share %", "entitled", "withdrawn", "still owed"):
         table.add_column(column, justify="left" if column in ("member", "role") else "right")
     total_shares = sum(b.shares for b in balances) or 1
-    for b in balances:
+    shown = list(balances)
+    if len(shown) > MAX_ROWS:
+        shown = sorted(shown, key=lambda b: (b.role != "treasury", -b.entitled))[:MAX_ROWS]
+        rest = [b for b in balances if b not in shown]
+        table.caption = (
+            f"{len(rest):,} more members: entitled {sum(b.entitled for b in rest):,}, "
+            f"withdrawn {sum(b.withdrawn for b in rest):,}"
+        )
+    for b in shown:
         share = f"{100 * b.shares / total_shares:.1f}" if b.role == "member" else "-"
         table.add_row(
             b.name, b.role, f"{b.shares:,}", share, f"{b.entitled:,}", f"{b.withdrawn:,}", f"{b.withdrawable:,}"

@@ -489,7 +489,7 @@ def propose(
         str,
         typer.Argument(
             help="treasury-cut | price | release | valuation | admit | remove | oracle | governance | pause | role "
-            "| share-rule | validator | refund-notice"
+            "| share-rule | validator | refund-notice | payout-mode"
         ),
     ],
     member: Annotated[str | None, typer.Option("--member", help="Proposing member (signs with its key).")] = None,
@@ -499,7 +499,7 @@ def propose(
         typer.Option(
             "--number",
             help="treasury-cut bps, price per row, pause blocks (0 resumes), pauser's pause, validator weight "
-            "(0 removes), refund notice blocks.",
+            "(0 removes), refund notice blocks, payout-mode (0 accumulator, 1 Merkle roots).",
         ),
     ] = 0,
     account: Annotated[str | None, typer.Option("--account", help="admit/remove/oracle/role address.")] = None,

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from fairshare.config import ConsortiumConfig
 from fairshare.consortium.governing import pass_by_acclamation
 from fairshare.consortium.report import audit_run, member_balances
 from fairshare.consortium.revenue import earn_revenue, settle_run, withdraw_members
@@ -17,10 +18,54 @@ from fairshare.consortium.session import open_run
 from fairshare.consortium.setup import chain_url_for, init_run, resolve_config
 from fairshare.consortium.training import train_run
 from fairshare.consortium.view import View
+from fairshare.errors import ConfigError
 from fairshare.governance import ProposalAction
+from fairshare.learning.data import load_builtin
 from fairshare.ledger import connect
 
-__all__ = ["run_demo"]
+__all__ = ["ACCUMULATOR_MAX_MEMBERS", "run_demo", "scaled_for", "uses_roots"]
+
+ACCUMULATOR_MAX_MEMBERS = 128
+"""Members one TrainingLog round takes (TrainingLog.MAX_MEMBERS); larger consortia are paid by roots."""
+MIN_ROWS = 8
+"""Rows each member needs at least (``partition``)."""
+
+
+def uses_roots(config: ConsortiumConfig) -> bool:
+    """Whether the demo pays out by Merkle roots: asked for, or ``auto`` beyond what one round transaction takes."""
+    payout, n = config.revenue.payout, len(config.members)
+    if payout == "accumulator" and n > ACCUMULATOR_MAX_MEMBERS:
+        raise ConfigError(
+            f'[revenue] payout = "accumulator" takes at most {ACCUMULATOR_MAX_MEMBERS} members; {n} are configured: '
+            'use "roots" or "auto"'
+        )
+    return payout == "roots" or (payout == "auto" and n > ACCUMULATOR_MAX_MEMBERS)
+
+
+def scaled_for(config: ConsortiumConfig) -> tuple[ConsortiumConfig, list[str]]:
+    """The demo's settings for a consortium too large for its dataset or its voting period, and what changed.
+
+    A bundled dataset too small for every member to get rows is replaced by the generated one (60,000 rows) with a
+    small validation split (valuation cost grows with it); voting lasts long enough for the votes a pass needs at
+    one vote per block.
+    """
+    notes: list[str] = []
+    n = len(config.members)
+    data, governance = config.data, config.governance
+    if data.dataset is not None and data.dataset != "synthetic":
+        rows = len(load_builtin(data.dataset).y) * (1 - data.validation_fraction - data.test_fraction)
+        if rows < MIN_ROWS * n:
+            data = data.model_copy(
+                update={"dataset": "synthetic", "validation_fraction": 0.02, "test_fraction": 0.02, "label_skew": None}
+            )
+            notes.append(
+                f"{config.data.dataset}'s {int(rows)} member rows cannot give {n:,} members {MIN_ROWS} each: "
+                "using the generated 'synthetic' dataset (60,000 rows, 2% each for validation and test)"
+            )
+    if governance.voting_period_blocks < n + 10:
+        governance = governance.model_copy(update={"voting_period_blocks": n + 10})
+        notes.append(f"voting lasts {n + 10:,} blocks so that enough of {n:,} members can vote (one vote per block)")
+    return config.model_copy(update={"data": data, "governance": governance}), notes
 
 
 def run_demo(
@@ -33,12 +78,13 @@ def run_demo(
 ) -> dict[str, object]:
     started = time.perf_counter()
     config = resolve_config(config_path, members=members, rounds=rounds)
+    config, notes = scaled_for(config)
     view.stage(
         f"Consortium {config.name!r}: {len(config.members)} members",
-        config.description,
+        "\n".join([config.description, *notes]).strip(),
     )
     chain = connect(chain_url_for(config, chain_url), home)
-    paths, record = init_run(config, home, chain)
+    paths, record = init_run(config, home, chain, progress=view.progress)
     run = open_run(home, config.name, chain=chain)
     view.stage(
         "Contracts deployed",
@@ -46,6 +92,13 @@ def run_demo(
         + "\n".join(f"  {k}: {v}" for k, v in record.deployment.items() if isinstance(v, str) and v.startswith("0x")),
     )
 
+    if uses_roots(config):
+        view.stage(
+            "Governance: pay out by Merkle roots",
+            f"{len(config.members):,} members (the accumulator takes {ACCUMULATOR_MAX_MEMBERS} in one round "
+            "transaction): members vote to publish rounds to EntitlementRoots and claim with proofs",
+        )
+        pass_by_acclamation(run, ProposalAction("payout-mode", number=1), "pay out by Merkle roots", view)
     view.stage("Federated training", "each member trains on its own rows; the coordinator values every update")
     reports = train_run(run, view=view)
 
@@ -75,7 +128,7 @@ def run_demo(
     settlements.append(settle_run(run))
     view.settled(settlements[-1])
     view.stage("Members withdraw", "each member signs its own withdrawal; the contract pays what it is owed")
-    withdrawals = withdraw_members(run)
+    withdrawals = withdraw_members(run, progress=view.progress)
     view.withdrew(withdrawals)
     balances = member_balances(run)
     view.payouts(balances)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 
+from fairshare.consortium.payouts import roots_balances
 from fairshare.consortium.session import Run
 from fairshare.consortium.training import load_model
 from fairshare.consortium.view import MemberBalance
@@ -11,6 +14,8 @@ from fairshare.governance import GovernanceClient
 from fairshare.governance.audit import governance_audit
 from fairshare.learning.model import params_hash
 from fairshare.ledger import AuditReport, Check, LedgerClient, audit
+from fairshare.ledger.client import RoundRecord
+from fairshare.ledger.roots import RootsClient
 from fairshare.ledger.vault import VaultClient
 from fairshare.ledger.vault_audit import vault_checks
 from fairshare.serving.settle import key_source
@@ -20,7 +25,9 @@ __all__ = ["artifact_hashes", "audit_run", "member_balances"]
 
 
 def member_balances(run: Run) -> list[MemberBalance]:
-    """Every member and the treasury, as the revenue contract sees them now."""
+    """Every member and the treasury, as the revenue contract sees them now (EntitlementRoots with payouts by roots)."""
+    if run.roots_mode():
+        return roots_balances(run)
     ledger = run.ledger
     rows = [(m.name, m.address, "member", m.behaviour) for m in run.record.members]
     rows.append(("treasury", run.record.treasury, "treasury", "-"))
@@ -66,6 +73,9 @@ def audit_run(run: Run) -> AuditReport:
         *vault_audit(run, fresh),
         cache_check(run, fresh),
     ]
+    epoch_rounds = fresh.epoch_rounds()
+    if epoch_rounds:
+        checks.append(round_records_check(run, epoch_rounds))
     return replace(report, checks=checks, history=history)
 
 
@@ -76,6 +86,20 @@ def vault_audit(run: Run, fresh: LedgerClient) -> list[Check]:
     from fairshare.consortium.revenue import published_windows
 
     return vault_checks(VaultClient(run.chain, run.deployment, fresh.index), fresh, published_windows(run))
+
+
+def round_records_check(run: Run, rounds: list[RoundRecord]) -> Check:
+    """Rounds recorded by roots keep their full record (every member's value, flags, weights) beside the model;
+    the chain holds its SHA-256. Each file must hash to it."""
+    bad = []
+    for r in rounds:
+        path = run.paths.model_file(r.round_id).with_suffix(".record.json")
+        expected = json.loads(r.params).get("record_sha256")
+        found = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+        if found != expected:
+            bad.append(f"round {r.round_id}: {path.name} is {found[:16]}, chain says {str(expected)[:16]}")
+    detail = f"{len(rounds)} rounds' full records hash to what their epochs recorded"
+    return Check("round records on disk match chain", not bad, "; ".join(bad) if bad else detail)
 
 
 def cache_check(run: Run, fresh: LedgerClient) -> Check:
@@ -117,8 +141,14 @@ def usage_check(run: Run, ledger: LedgerClient) -> Check:
     store = UsageStore(run.paths.usage_url)
     recorded = store.settled_totals()
     keys = store.keys()  # API keys, not a mapping
-    on_chain = {k.key_id: ledger.settled_total(key_source(k.key_id)) for k in keys}
     vault = VaultClient(run.chain, run.deployment, ledger.index) if run.deployment.vault else None
+    roots = RootsClient(run.chain, run.deployment, ledger.index) if run.deployment.entitlement_roots else None
+
+    def settled(key_id: str) -> int:
+        source = key_source(key_id)
+        return ledger.settled_total(source) + (roots.settled_total(source) if roots is not None else 0)
+
+    on_chain = {k.key_id: settled(k.key_id) for k in keys}
     differ, written_off = {}, 0
     for k, t in on_chain.items():
         if recorded.get(k, 0) == t:

@@ -11,6 +11,7 @@ auditors.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from eth_account import Account
 from fastapi import FastAPI
 
 from fairshare.client import FairshareClient
+from fairshare.consortium.payouts import claim_all, settle_revenue
 from fairshare.consortium.session import Run, fresh_run
 from fairshare.consortium.training import load_model, model_for
 from fairshare.consortium.view import Settlement, View, Withdrawal
@@ -32,7 +34,7 @@ from fairshare.serving.credit import sync_credit
 from fairshare.serving.receipting import Receipting
 from fairshare.serving.released import NotReleased, ReleasedModel
 from fairshare.serving.server import running
-from fairshare.serving.settle import settle, window_receipts
+from fairshare.serving.settle import settle, settle_totals, window_receipts
 from fairshare.serving.store import UsageStore
 
 __all__ = [
@@ -77,6 +79,30 @@ def _publish(run: Run, store: UsageStore, settlement_id: str) -> Path:
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
     return path
+
+
+class RootsRevenueSink:
+    """Settlements go to EntitlementRoots.fund (payouts by roots), with the same per-source running totals."""
+
+    def __init__(self, run: Run) -> None:
+        self.roots = run.roots
+        self.ledger = run.ledger
+        self.payer = run.chain.operator
+
+    def settled_total(self, source: bytes) -> int:
+        """What EntitlementRoots settled for ``source``; refuses a source the accumulator already took revenue
+        from (EntitlementRoots would count its running total from zero and pay that revenue again)."""
+        before = self.ledger.settled_total(source)
+        if before > 0:
+            raise LedgerError(
+                f"revenue source {source.hex()[:16]}… was settled into RevenueShares before payouts switched to "
+                "roots; settle it there (switch the payout mode back), or bill new revenue under a new API key"
+            )
+        return self.roots.settled_total(source)
+
+    def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]:
+        amount, tx, _ = self.roots.settle(self.payer, settlement_id, totals)
+        return amount, tx
 
 
 def released_model(run: Run) -> ReleasedModel:
@@ -178,7 +204,10 @@ def earn_revenue(run: Run, view: View, calls: int | None = None) -> int:
 
 
 def settle_run(run: Run) -> Settlement:
-    """Post the window of every unsettled call's receipts, publish it, settle each key through the vault."""
+    """Post the window of every unsettled call's receipts, publish it, settle each key through the vault; with
+    payouts by roots, settle into EntitlementRoots followed by a revenue epoch whose root makes it claimable."""
+    if run.roots_mode():
+        return settle_revenue(run, lambda: _settle_roots(run))
     store = UsageStore(run.paths.usage_url)
     result = settle(
         store, OperatorVault(vault_for(run), run.chain.operator), publish=lambda sid: _publish(run, store, sid)
@@ -190,11 +219,29 @@ def settle_run(run: Run) -> Settlement:
     return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
 
 
-def withdraw_members(run: Run, only: str | None = None) -> list[Withdrawal]:
-    """Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0.
+def _settle_roots(run: Run) -> Settlement:
+    """Payouts by roots: the operator pays each key's billed running total into EntitlementRoots (the vault
+    pays only into RevenueShares' accumulator; see docs/payouts.md)."""
+    store = UsageStore(run.paths.usage_url)
+    result = settle_totals(store, RootsRevenueSink(run))
+    if result is None:
+        return Settlement("", 0, 0, 0, "")
+    key = bytes.fromhex(result.settlement_id[2:])
+    funded = run.roots.events("Funded")
+    cut = sum(e.args["treasury_cut"] for e in funded if bytes(e.args["settlement_id"]) == key)
+    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
 
-    Members that keep their key on their own machine are left out: they withdraw there.
+
+def withdraw_members(
+    run: Run, only: str | None = None, progress: Callable[[str, int, int], None] | None = None
+) -> list[Withdrawal]:
+    """With payouts by roots, every member's claim is relayed by the operator (the money goes to the member).
+    Each member (and the treasury) withdraws with its own key; members owed nothing are listed with 0.
+
+        Members that keep their key on their own machine are left out: they withdraw there.
     """
+    if run.roots_mode():
+        return claim_all(run, progress, only)
     names = [m.name for m in run.record.members] + ["treasury"]
     if only is not None:
         if only not in names:

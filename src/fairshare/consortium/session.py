@@ -20,6 +20,7 @@ from fairshare.consortium.workspace import RunPaths, RunRecord, latest_run, read
 from fairshare.errors import ChainConnectionError, LedgerError
 from fairshare.governance import GovernanceClient
 from fairshare.ledger import Chain, Deployment, Keystore, LedgerClient, connect
+from fairshare.ledger.roots import RootsClient
 
 __all__ = ["Run", "fresh_run", "open_run"]
 
@@ -35,6 +36,8 @@ class Run:
     record: RunRecord
     chain_url: str | None = None
     _chain: Chain | None = field(default=None, repr=False)
+    _keys: dict[str, LocalAccount] = field(default_factory=dict, repr=False)
+    """Keys decrypted in this process (scrypt costs ~50 ms a key: a thousand members vote in seconds, not minutes)."""
 
     @property
     def home(self) -> Path:
@@ -62,6 +65,15 @@ class Run:
     @cached_property
     def governance(self) -> GovernanceClient:
         return GovernanceClient(self.chain, self.deployment, self.ledger.index)
+
+    @cached_property
+    def roots(self) -> RootsClient:
+        """Payouts by Merkle roots (EntitlementRoots), sharing the run's event index."""
+        return RootsClient(self.chain, self.deployment, self.ledger.index)
+
+    def roots_mode(self) -> bool:
+        """Whether governance switched the payouts to Merkle roots (Governor.payout_mode == 1)."""
+        return self.governance.policy().payout_mode == 1
 
     @cached_property
     def keystore(self) -> Keystore:
@@ -104,9 +116,12 @@ class Run:
                 f"{member} keeps its own account key ({address}); it signs with it: --key account.json "
                 "(fairshare withdraw, vote, propose), or with any wallet"
             )
+        if member in self._keys:
+            return self._keys[member]
         account = self.keystore.load(self.key_name(member))
         if member != "treasury" and account.address != self.record.member(member).address:
             raise LedgerError(f"the keystore's key for {member!r} is {account.address}, not its admitted account")
+        self._keys[member] = account
         return account
 
 

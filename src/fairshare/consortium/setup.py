@@ -7,6 +7,7 @@ exist, so an interrupted ``init`` leaves a folder that later commands ignore rat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +223,9 @@ def chain_url_for(config: ConsortiumConfig, chain_url: str | None) -> str | None
     return chain_url if chain_url is not None else config.chain.url or None
 
 
-def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPaths, RunRecord]:
+def init_run(
+    config: ConsortiumConfig, home: Path, chain: Chain, progress: Callable[[str, int, int], None] | None = None
+) -> tuple[RunPaths, RunRecord]:
     """Create a new run of ``config`` on ``chain``: data files, member keys, contracts; returns paths and record."""
     paths = new_run(home, config.name)
     save_config(config, paths.config_file)
@@ -236,6 +239,8 @@ def init_run(config: ConsortiumConfig, home: Path, chain: Chain) -> tuple[RunPat
             address = keystore.create(f"{config.name}-{paths.index}-{member.name}").address
         chain.fund(address, GAS_ALLOWANCE_WEI)
         accounts.append(MemberAccount(member.name, address, member.behaviour, own_key=member.address is not None))
+        if progress is not None:
+            progress("keys", len(accounts), len(config.members))
     validators = _validator_accounts(config, paths, chain, keystore, accounts)
     committee = (
         CommitteeSettings(

@@ -16,14 +16,16 @@ recompute on chain.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from flwr.serverapp import Grid
 
+from fairshare.consortium.payouts import record_epoch
 from fairshare.consortium.session import Run
 from fairshare.consortium.setup import model_spec
 from fairshare.consortium.validators import (
@@ -108,8 +110,9 @@ class _Valued:
 class RoundRecorder:
     """The round hook (value and aggregate) and, once the round's model is released, its record on chain."""
 
-    def __init__(self, run: Run, model: Model) -> None:
+    def __init__(self, run: Run, model: Model, progress: Callable[[str, int, int], None] | None = None) -> None:
         self.run = run
+        self.progress = progress
         self.model = model
         self.validation = load_partition(run.paths.coordinator_dir / "validation.npz")
         settings = run.config.valuation
@@ -144,7 +147,7 @@ class RoundRecorder:
         self.settlement = Settlement()
         by_address = {a.lower(): n for n, a in self.addresses.items()}
         for record in sorted(run.ledger.rounds(), key=lambda r: r.round_id):
-            recorded = json.loads(record.params)
+            recorded = self._full_record(record.round_id) if record.epoch else json.loads(record.params)
             values = {name: float(value) for name, value in recorded.get("values", {}).items()}
             for name, value in values.items():
                 self.past[name] = self.past.get(name, 0.0) + value
@@ -154,7 +157,18 @@ class RoundRecorder:
             self.settlement.restore(values, recorded.get("flags", {}), credited)
             self.budget.compose(recorded.get("privacy", {}).get("noise_multipliers", {}))
 
+    def _record_file(self, round_id: int) -> Path:
+        return self.run.paths.model_file(round_id).with_suffix(".record.json")
+
+    def _full_record(self, round_id: int) -> dict[str, object]:
+        """A round recorded by roots keeps its full record (values of every member) beside its model; the chain
+        holds its SHA-256."""
+        path = self._record_file(round_id)
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def __call__(self, updates: RoundUpdates) -> Params:
+        if self.progress is not None:
+            self.progress("valuation", 0, len(updates.updates))
         member_params = {u.member: u.params for u in updates.updates}
         num_examples = {u.member: u.num_examples for u in updates.updates}
         unknown = sorted(set(member_params) - set(self.addresses))
@@ -200,6 +214,8 @@ class RoundRecorder:
                 ),
             )
         self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected, handoff)
+        if self.progress is not None:
+            self.progress("valuation", len(updates.updates), len(updates.updates))
         return new_params
 
     def record(self, result: RoundResult) -> RoundReport:
@@ -223,7 +239,7 @@ class RoundRecorder:
         digest = params_hash(result.params)
         save_model(self.run.paths.model_file(result.round), result.params)
         members = sorted(valuation.values)
-        scorer = "committee" if self.committee is not None else "single scorer"
+        scorer = "committee" if self.committee is not None and not self.run.roots_mode() else "single scorer"
         params_text = json.dumps(
             {
                 "values": valuation.values,
@@ -244,7 +260,26 @@ class RoundRecorder:
         if len(params_text.encode()) > 2048 and self.committee is not None:
             raise LearningError(f"round {result.round}: the round's parameters exceed the log's 2048 bytes")
         validators: dict[str, str] = {}
-        if self.committee is None:
+        scores = [round(valued.credited[m] * SCORE_SCALE) for m in members]
+        if self.run.roots_mode():
+            path = self._record_file(result.round)
+            path.write_text(params_text)
+            _, tx = record_epoch(
+                self.run,
+                round_id=result.round,
+                model_hash=digest,
+                method=valuation.method,
+                params={
+                    "record_sha256": hashlib.sha256(params_text.encode()).hexdigest(),
+                    "params": valuation.params,
+                    "utility": self.config.utility,
+                    "aggregator": self.config.aggregator,
+                },
+                seed=valuation.seed,
+                scores={self.addresses[m]: s for m, s in zip(members, scores, strict=True)},
+                progress=self.progress,
+            )
+        elif self.committee is None:
             tx = self.run.ledger.record_round(
                 self.run.chain.operator,
                 round_id=result.round,
@@ -253,7 +288,7 @@ class RoundRecorder:
                 params=params_text,
                 seed=valuation.seed,
                 members=[self.addresses[m] for m in members],
-                scores=[round(valued.credited[m] * SCORE_SCALE) for m in members],
+                scores=scores,
             )
         else:
             tx, validators = self._record_by_committee(result.round, digest, valuation, params_text, valued)
@@ -324,7 +359,7 @@ def train_run(
     without a chain record, and it is simply trained and recorded again.
     """
     model = model_for(run)
-    recorder = RoundRecorder(run, model)
+    recorder = RoundRecorder(run, model, progress=view.progress)
     settings = run.config.training
     done = max((r.round_id for r in run.ledger.rounds()), default=0)
     total = rounds if rounds is not None else settings.rounds - done
@@ -371,7 +406,7 @@ def train_run(
 
     view.training_started(total, [m.name for m in run.record.members])
     if grid is None:
-        run_federation(spec, recorder, on_round=on_round)
+        run_federation(spec, recorder, on_round=on_round, progress=view.progress)
     else:
         rounds_of(spec, recorder, on_round, node_names or {})(grid)
     view.training_finished()

@@ -41,6 +41,8 @@ class Policy:
     pauser_armed: bool
     refund_notice: int = 0
     """Blocks a customer waits between asking the CreditVault for a refund and taking it."""
+    payout_mode: int = 0
+    """0: rounds mint shares in RevenueShares (accumulator); 1: rounds are published to EntitlementRoots."""
 
     @property
     def weighting(self) -> int:
@@ -147,6 +149,7 @@ class GovernanceClient:
             pause_blocks=int(r.pause_blocks().call()),
             refund_notice=int(g.refund_notice().call()),
             pauser_armed=bool(r.pauser_armed().call()),
+            payout_mode=int(g.payout_mode().call()),
         )
 
     def proposals(self) -> list[Proposal]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fairshare.errors import GovernanceError
 
-__all__ = ["KINDS", "ROLES", "Proposal", "ProposalAction", "Rules", "VoteRecord", "pack_share_rule"]
+__all__ = ["KINDS", "PAYOUT_MODES", "ROLES", "Proposal", "ProposalAction", "Rules", "VoteRecord", "pack_share_rule"]
 
 KINDS = {
     "treasury-cut": 0,
@@ -22,12 +22,15 @@ KINDS = {
     "share-rule": 10,
     "validator": 11,
     "refund-notice": 12,
+    "payout-mode": 13,
 }
 NAMES = {v: k for k, v in KINDS.items()}
-ROLE_KINDS = frozenset({"oracle", "governance", "role", "share-rule", "validator"})
+ROLE_KINDS = frozenset({"oracle", "governance", "role", "share-rule", "validator", "payout-mode"})
 """Role changes: they need a supermajority of the total weight and of members, and the longer timelock."""
 ROLES = ("pauser", "operator", "treasury")
 ZERO_ADDRESS = "0x" + "00" * 20
+PAYOUT_MODES = ("accumulator", "roots")
+"""Governor.payout_mode: 0 rounds mint shares in RevenueShares; 1 rounds are published to EntitlementRoots."""
 FIELD = 2**32
 RULE_FIELDS = (
     "weighting",
@@ -116,6 +119,8 @@ class ProposalAction:
             raise GovernanceError("proposal text is limited to 256 bytes")
         if self.kind == "role" and self.text not in ROLES:
             raise GovernanceError(f"unknown role {self.text!r}; roles: {', '.join(ROLES)}")
+        if self.kind == "payout-mode" and self.number not in range(len(PAYOUT_MODES)):
+            raise GovernanceError(f"payout mode must be 0 (accumulator) or 1 (roots); got {self.number}")
         if self.kind == "governance":
             Rules.unpack(self.number)  # refuses rules that would leave governance unable to act
         if self.kind == "validator" and not 0 <= self.number <= 2**32:
@@ -150,6 +155,8 @@ class ProposalAction:
         if self.kind == "share-rule":
             scale, cap = self.number & (2**128 - 1), self.number >> 128
             return f"mint {scale:,} shares per unit of score, at most {cap:,} per round"
+        if self.kind == "payout-mode":
+            return f"pay out through {PAYOUT_MODES[self.number]}"
         return "governance: " + Rules.unpack(self.number).describe()
 
     @property

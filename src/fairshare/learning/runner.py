@@ -83,8 +83,15 @@ class TrainingResult:
 class InProcessGrid(Grid):
     """Delivers each message to the member's ClientApp in this process and keeps the replies until pulled."""
 
-    def __init__(self, app: ClientApp, contexts: dict[int, Context], run_id: int) -> None:
+    def __init__(
+        self,
+        app: ClientApp,
+        contexts: dict[int, Context],
+        run_id: int,
+        on_reply: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         self._app = app
+        self._on_reply = on_reply
         self._contexts = contexts
         self._run = Run.create_empty(run_id)
         self._replies: dict[str, Message] = {}
@@ -106,7 +113,8 @@ class InProcessGrid(Grid):
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         ids = []
-        for message in messages:
+        messages = list(messages)
+        for done, message in enumerate(messages, start=1):
             message_id = str(uuid4())
             message.metadata.__dict__["_message_id"] = message_id
             context = self._contexts.get(message.metadata.dst_node_id)
@@ -120,6 +128,8 @@ class InProcessGrid(Grid):
             reply.metadata.__dict__["_message_id"] = str(uuid4())
             self._replies[message_id] = reply
             ids.append(message_id)
+            if self._on_reply is not None:
+                self._on_reply(message.metadata.message_type, done, len(messages))
         return ids
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
@@ -153,9 +163,14 @@ def rounds_of(
 
 
 def run_federation(
-    spec: FederationSpec, hook: RoundHook, on_round: Callable[[RoundResult], None] | None = None
+    spec: FederationSpec,
+    hook: RoundHook,
+    on_round: Callable[[RoundResult], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> TrainingResult:
-    """Run ``spec.rounds`` rounds; the hook turns each round's member updates into the next global model."""
+    """Run ``spec.rounds`` rounds; the hook turns each round's member updates into the next global model.
+
+    ``progress(phase, done, total)`` hears of every member's reply ("train", "evaluate")."""
     if not spec.members:
         raise LearningError("a federation needs at least one member")
     for member in spec.members:
@@ -194,7 +209,7 @@ def run_federation(
     TaskIdentity.run_id = run_id
     TaskIdentity.node_id = SUPERLINK_NODE_ID
     TaskIdentity.task_id = 1
-    grid = InProcessGrid(clientapp.app, contexts, run_id)
+    grid = InProcessGrid(clientapp.app, contexts, run_id, on_reply=progress)
     flwr_log = logging.getLogger("flwr")
     level = flwr_log.level
     flwr_log.setLevel(logging.ERROR)  # Flower logs every round at INFO and warns about skipped client evaluation

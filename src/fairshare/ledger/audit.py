@@ -21,6 +21,7 @@ order), so its numbers are derived independently of the contract's own bookkeepi
 - models: each round's model hash equals the hash recomputed from the model artifact on disk;
 - scorers: each round is labelled "single scorer" or "committee"; a committee round's scores are recomputed from
   the validators' reveals (``committee_audit``), each reveal checked against its commitment.
+- payouts by Merkle roots (EntitlementRoots), when used: see ``fairshare.ledger.roots_audit``.
 """
 
 from __future__ import annotations
@@ -262,6 +263,8 @@ def _roles_check(client: LedgerClient, chain: Chain) -> tuple[Check, list[dict[s
             problems.append("the ScoreCommittee is not owned by the Governor")
     elif int(committee, 16) != 0:
         problems.append(f"the TrainingLog takes rounds from {committee}, a committee this deployment does not name")
+    if int(governor.functions.founder().call(), 16) != 0:
+        problems.append("the Governor's founding is not sealed: its deployer can still admit members")
     if governor.functions.is_member(oracle).call():
         problems.append(f"the oracle {oracle} is a member")
     if oracle == treasury:
@@ -364,14 +367,19 @@ def audit(
     settlement, _ = _settlement_check(client, distributions, cuts)
     checks.append(settlement)
 
-    records = client.rounds()
+    records = client.log_rounds()
     checks.append(_rounds_check(client, records, mints))
     scored, scoring = committee_check(client, records)
     checks.append(Check(*scored))
     roles, pauses = _roles_check(client, chain)
     checks.append(roles)
 
+    from fairshare.ledger.roots_audit import roots_checks  # it builds on this module's Check
+
+    checks += roots_checks(chain, deployment)
+
     if model_hashes is not None:
+        records = client.rounds()  # rounds recorded by roots too
         missing = [r.round_id for r in records if r.round_id not in model_hashes]
         wrong = [r.round_id for r in records if r.round_id in model_hashes and model_hashes[r.round_id] != r.model_hash]
         checks.append(

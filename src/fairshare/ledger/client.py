@@ -7,6 +7,7 @@ contract only lets grow, so a repeated settlement is refused, not paid.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class RoundRecord:
     record_hash: bytes
     block: int
     tx_hash: str
+    epoch: int = 0
+    """The EntitlementRoots epoch that recorded the round (payouts by roots); 0 for a TrainingLog round."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,19 @@ class LedgerClient:
         )
         self.governor = contract_at(chain, "Governor", deployment.governor)
         self.committee = contract_at(chain, "ScoreCommittee", deployment.committee) if deployment.committee else None
+        self.roots = (
+            contract_at(chain, "EntitlementRoots", deployment.entitlement_roots)
+            if deployment.entitlement_roots
+            else None
+        )
         check_same_chain(chain, deployment)  # our code is there; is it still this run's deployment?
         contracts = [self.revenue, self.log, self.governor]
         if deployment.vault:
             contracts.append(contract_at(chain, "CreditVault", deployment.vault))
         if self.committee:
             contracts.append(self.committee)
+        if self.roots is not None:
+            contracts.append(self.roots)
         self.index = EventIndex(chain.w3, contracts, deployment.block, index_path)
 
     def events(self, contract: Any, name: str) -> list[IndexedEvent]:
@@ -274,6 +284,51 @@ class LedgerClient:
         return self.index.events(contract.address, event)
 
     def rounds(self) -> list[RoundRecord]:
+        """Every recorded round: TrainingLog rounds, then rounds published to EntitlementRoots (payouts by roots)."""
+        return self.log_rounds() + self.epoch_rounds()
+
+    def epoch_rounds(self) -> list[RoundRecord]:
+        """Rounds recorded as EntitlementRoots epochs; an epoch without a "round" in its params only settles revenue."""
+        if self.roots is None:
+            return []
+        from fairshare.ledger.entitlements import EpochPublication, new_shares
+
+        chunks: dict[int, list[tuple[int, tuple[str, ...], tuple[int, ...]]]] = {}
+        for e in self._logs(self.roots, "ScoresPublished"):
+            chunks.setdefault(e.args["epoch"], []).append(
+                (int(e.args["raw_before"]), tuple(e.args["accounts"]), tuple(int(s) for s in e.args["scores"]))
+            )
+        out = []
+        for e in self._logs(self.roots, "EpochClosed"):
+            round_id = _round_of(e.args["params"])
+            if round_id is None:
+                continue
+            epoch = e.args["epoch"]
+            publication = EpochPublication(
+                epoch, tuple(chunks.get(epoch, [])), e.args["share_scale"], e.args["round_cap"], e.args["revenue"]
+            )
+            earned = new_shares(publication)
+            members = tuple(a for _, accounts, _ in publication.chunks for a in accounts)
+            out.append(
+                RoundRecord(
+                    round_id=round_id,
+                    model_hash=bytes(e.args["model_hash"]),
+                    method=e.args["method"],
+                    params=e.args["params"],
+                    seed=e.args["seed"],
+                    members=members,
+                    scores=tuple(s for _, _, scores in publication.chunks for s in scores),
+                    shares=tuple(earned[a] for a in members),
+                    record_hash=b"",
+                    block=e.block,
+                    tx_hash=e.tx_hash,
+                    epoch=epoch,
+                )
+            )
+        return out
+
+    def log_rounds(self) -> list[RoundRecord]:
+        """Rounds recorded in the TrainingLog (payouts by the accumulator)."""
         return [
             RoundRecord(
                 round_id=e.args["round_id"],
@@ -319,3 +374,11 @@ class LedgerClient:
             WithdrawalEvent(e.args["account"], e.args["amount"], e.block, e.log_index, e.tx_hash)
             for e in self._logs(self.revenue, "Withdrawn")
         ]
+
+
+def _round_of(params: str) -> int | None:
+    try:
+        value = json.loads(params).get("round")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None

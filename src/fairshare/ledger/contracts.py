@@ -21,7 +21,7 @@ from fairshare.errors import LedgerError
 
 __all__ = ["CONTRACTS", "EVM_VERSION", "CompiledContract", "compiled", "export_abis"]
 
-CONTRACTS = ("RevenueShares", "TrainingLog", "Governor", "CreditVault", "ScoreCommittee")
+CONTRACTS = ("RevenueShares", "TrainingLog", "Governor", "CreditVault", "ScoreCommittee", "EntitlementRoots")
 EVM_VERSION = os.environ.get("FAIRSHARE_EVM_VERSION", "prague")
 
 

@@ -50,6 +50,8 @@ class Deployment:
     """The CreditVault customers buy credit in; empty for a run deployed before it existed."""
     committee: str = ""
     """The ScoreCommittee whose validators' medians are the scores; empty for a single scorer (the oracle)."""
+    entitlement_roots: str = ""
+    """EntitlementRoots (payouts by Merkle roots, for consortia too large for one transaction per round)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +59,7 @@ class Deployment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deployment:
         try:
-            optional = {"governor", "token", "block_hash", "vault", "committee"}
+            optional = {"governor", "token", "block_hash", "vault", "committee", "entitlement_roots"}
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional})
         except (KeyError, TypeError) as exc:
             raise LedgerError(f"deployment record is incomplete ({exc}); was `fairshare init` interrupted?") from exc
@@ -95,6 +97,10 @@ def check_same_chain(chain: Chain, deployment: Deployment) -> None:
             "nothing here is this run's history. Start a new run with `fairshare init`, or point --chain at the "
             "original chain"
         )
+
+
+FOUNDERS_PER_TX = 100
+"""Founding members admitted per transaction (~11M gas): a consortium of any size is founded without proposals."""
 
 
 def _deploy(chain: Chain, name: str, *args: object) -> tuple[str, int]:
@@ -179,10 +185,12 @@ def deploy_consortium(
     share_rule: ShareRule = ShareRule(),
     pause_blocks: int = 7200,
     committee: CommitteeSettings | None = None,
+    challenge_blocks: int = 20,
 ) -> Deployment:
     """Deploy RevenueShares, TrainingLog, the Governor and the CreditVault; make the log the only minter of
     shares and the vault the payer of customers' credit, and hand the Governor ownership of both, so that from
-    then on only members' votes change policy.
+    then on only members' votes change policy. EntitlementRoots is deployed beside them, idle until governance
+    switches the payout mode to roots (``challenge_blocks`` is how long a proposed root can be challenged).
 
     The oracle (records rounds) and the treasury are never members: whoever scores rounds cannot be paid by them.
     With ``committee``, a ScoreCommittee with its founding validators becomes the only recorder of rounds (their
@@ -204,18 +212,32 @@ def deploy_consortium(
     revenue = contract_at(chain, "RevenueShares", shares)
     chain.send(chain.operator, revenue, "set_role", "minter", log, what="making the TrainingLog the share minter")
     g = governance
+    founders = [(n, Web3.to_checksum_address(a)) for n, a in g.members]
     governor, _ = _deploy(
         chain,
         "Governor",
         shares,
         log,
-        [Web3.to_checksum_address(a) for _, a in g.members],
-        [n for n, _ in g.members],
+        [a for _, a in founders[:FOUNDERS_PER_TX]],
+        [n for n, _ in founders[:FOUNDERS_PER_TX]],
         g.rules(),
         g.price_per_row,
         g.valuation_method,
         g.valuation_params,
     )
+    governing = contract_at(chain, "Governor", governor)
+    for k in range(FOUNDERS_PER_TX, len(founders), FOUNDERS_PER_TX):
+        batch = founders[k : k + FOUNDERS_PER_TX]
+        chain.send(
+            chain.operator,
+            governing,
+            "add_founders",
+            [a for _, a in batch],
+            [n for n, _ in batch],
+            what=f"admitting founding members {k + 1}-{k + len(batch)}",
+        )
+    chain.send(chain.operator, governing, "seal_founding", what="sealing the founding membership")
+    roots, _ = _deploy(chain, "EntitlementRoots", governor, shares, log, payment, challenge_blocks)
     training = contract_at(chain, "TrainingLog", log)
     vault, _ = _deploy(chain, "CreditVault", shares, governor)
     chain.send(chain.operator, revenue, "set_role", "vault", vault, what="naming the CreditVault")
@@ -238,6 +260,7 @@ def deploy_consortium(
         block_hash,
         vault,
         committee_address,
+        roots,
     )
 
 

@@ -78,6 +78,7 @@ class Game:
     _evaluate: Callable[[np.ndarray], np.ndarray]
     empty_value: float
     evaluations: int = 0
+    _prefixes: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def n(self) -> int:
@@ -93,6 +94,29 @@ class Game:
     def grand(self) -> float:
         return float(self.value(np.ones((1, self.n), dtype=bool))[0])
 
+    @property
+    def has_prefixes(self) -> bool:
+        """Whether ``prefix_values`` is cheap (linear games: a running sum, not one product per coalition)."""
+        return self._prefixes is not None
+
+    def prefix_values(self, order: np.ndarray) -> np.ndarray:
+        """``v`` of every prefix of the permutation ``order``: ``n + 1`` values, from the empty coalition to all.
+
+        Counts ``n - 1`` evaluations (the empty and grand coalitions are known). Linear games compute the prefixes'
+        logits as a running sum of the members' logit changes, O(n m C) for the whole permutation; other games
+        evaluate the prefixes as coalitions.
+        """
+        order = np.asarray(order)
+        if sorted(order.tolist()) != list(range(self.n)):
+            raise ValuationError(f"a permutation of the game's {self.n} players is needed")
+        self.evaluations += max(self.n - 1, 0)
+        if self._prefixes is not None:
+            return np.concatenate([[0.0], self._prefixes(order) - self.empty_value])
+        masks = np.zeros((self.n + 1, self.n), dtype=bool)
+        for k in range(1, self.n + 1):
+            masks[k, order[:k]] = True
+        return self._evaluate(masks) - self.empty_value
+
 
 def _linear_evaluator(
     predictor: Predictor,
@@ -102,7 +126,7 @@ def _linear_evaluator(
     X: np.ndarray,
     y: np.ndarray,
     utility: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     base = predictor.logits(global_params, X)
     zero = predictor.logits([np.zeros_like(p) for p in global_params], X)
     # D[i] = logits of delta_i alone, scaled by its weight: shape (n, m, C)
@@ -122,7 +146,28 @@ def _linear_evaluator(
             out[start : start + block] = utility(logits, np.broadcast_to(y, (len(chunk), len(y))))
         return out
 
-    return evaluate
+    # Prefixes of a permutation: a running sum of the members' logit changes, laid out (member, class, sample)
+    # so the sums over classes run along contiguous rows. Log-likelihood without a max per row: coalition logits
+    # stay near the previous model's, so one shift per validation row (from ``base``) keeps exp() in range.
+    # About 4x faster than evaluating the prefixes as coalitions through ``utility``.
+    by_class = np.ascontiguousarray(D.transpose(0, 2, 1))
+    base_by_class = np.ascontiguousarray(base.T)
+    shift = base_by_class.max(axis=0)
+    rows = np.arange(len(y))
+
+    def prefixes(order: np.ndarray) -> np.ndarray:
+        if utility is not log_likelihood:
+            logits = base[None] + np.cumsum(D[order], axis=0)
+            return utility(logits, np.broadcast_to(y, logits.shape[:-1]))
+        z = by_class[order]
+        np.cumsum(z, axis=0, out=z)
+        z += base_by_class[None]
+        picked = z[:, y, rows]
+        z -= shift[None, None]
+        np.exp(z, out=z)
+        return (picked - np.log(z.sum(axis=1)) - shift[None]).mean(axis=-1)
+
+    return evaluate, prefixes
 
 
 def _forward_evaluator(
@@ -177,8 +222,10 @@ def make_game(
     params = [members[p] for p in players]
     deltas = [[m - g for m, g in zip(p, global_params, strict=True)] for p in params]
     if predictor.linear_in_params and aggregator is None:
-        evaluate = _linear_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)
-    elif aggregator is None and hasattr(predictor, "batched_logits"):
+        evaluate, prefixes = _linear_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)
+        empty = float(evaluate(np.zeros((1, len(players)), dtype=bool))[0])
+        return Game(players, evaluate, empty, _prefixes=prefixes)
+    if aggregator is None and hasattr(predictor, "batched_logits"):
         from fairshare.valuation.batched import batched_evaluator
 
         evaluate = batched_evaluator(predictor, global_params, deltas, w, X_val, y_val, fn)  # type: ignore[arg-type]

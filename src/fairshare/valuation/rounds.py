@@ -35,15 +35,18 @@ from fairshare.valuation.methods import (
     MaximumSampleReuseBanzhaf,
     Method,
     PermutationShapley,
+    PrefixPermutationShapley,
 )
 from fairshare.valuation.policy import ValuationPolicy
 from fairshare.valuation.screening import normalise_steps, screen_updates
 
 __all__ = ["METHODS", "RoundValuation", "ValuationConfig", "choose_method", "value_round"]
 
-METHODS = ("auto", "exact", "gtg", "loo", "banzhaf", "cosine", "mc")
+METHODS = ("auto", "exact", "gtg", "loo", "banzhaf", "cosine", "mc", "perm")
 STEPS = ("median", "as_sent")
 AUTO_EXACT_MAX = 12
+AUTO_GTG_MAX = 16
+"""Beyond this, a share of 2^n coalitions is no budget at all: ``auto`` samples permutations' prefixes ("perm")."""
 
 Params = list[np.ndarray]
 
@@ -56,6 +59,8 @@ class ValuationConfig:
     budget: float = 0.3
     truncation: float = 0.0
     banzhaf_samples: int = 512
+    prefix_evaluations: int = 200_000
+    """Coalitions the "perm" sampler evaluates per round (at 1,000 members: 100 antithetic permutation pairs)."""
     drop_flagged: bool = True
     noise_rule: str = "pay"
     """``pay`` or ``exclude`` a member the round's model would be better without (``policy``)."""
@@ -94,10 +99,13 @@ class RoundValuation:
 
 
 def choose_method(config: ValuationConfig, n: int, deltas: list[np.ndarray], weights: np.ndarray) -> Method:
-    """The configured method; ``auto`` is exact Shapley up to 12 members and stratified sampling beyond."""
+    """The configured method; ``auto`` is exact Shapley up to 12 members, stratified sampling up to 16, and
+    antithetic permutation-prefix sampling beyond (hundreds or thousands of members)."""
     name = config.method
     if name == "auto":
-        name = "exact" if n <= AUTO_EXACT_MAX else "gtg"
+        name = "exact" if n <= AUTO_EXACT_MAX else "gtg" if n <= AUTO_GTG_MAX else "perm"
+    if name == "perm":
+        return PrefixPermutationShapley(evaluations=config.prefix_evaluations)
     if name == "exact":
         return ExactShapley()
     if name == "gtg":

@@ -42,6 +42,7 @@ SHARE_RULE: constant(uint8) = 10
 VALIDATOR: constant(uint8) = 11
 VAULT: constant(uint8) = 12
 DEFAULT_REFUND_NOTICE: constant(uint256) = 100  # blocks; the operator's time to settle before a refund
+PAYOUT_MODE: constant(uint8) = 13  # 0 accumulator (RevenueShares), 1 Merkle roots (EntitlementRoots)
 
 interface RevenueShares:
     def set_treasury_cut(bps: uint256): nonpayable
@@ -147,6 +148,7 @@ event RulesChanged:
 
 revenue_shares: public(address)
 training_log: public(address)
+founder: public(address)  # the deployer may add founding members in batches until it seals the founding
 is_member: public(HashMap[address, bool])
 member_since: public(HashMap[address, uint256])
 member_name: public(HashMap[address, String[256]])
@@ -161,6 +163,7 @@ refund_notice: public(uint256)  # blocks a customer waits between asking the Cre
 valuation_method: public(String[256])
 valuation_params: public(String[256])
 released_model: public(bytes32)
+payout_mode: public(uint8)  # 0: rounds mint shares in RevenueShares; 1: rounds are published to EntitlementRoots
 
 proposal_count: public(uint256)
 proposals: public(HashMap[uint256, Proposal])
@@ -192,6 +195,7 @@ def __init__(
     assert len(members) > 0, "Governor: no members"
     self.revenue_shares = revenue_shares
     self.training_log = training_log
+    self.founder = msg.sender
     for i: uint256 in range(len(members), bound=MAX_MEMBERS):
         self._admit(members[i], names[i])
     self._set_rules(rules)
@@ -199,6 +203,29 @@ def __init__(
     self.refund_notice = DEFAULT_REFUND_NOTICE
     self.valuation_method = valuation_method
     self.valuation_params = valuation_params
+
+
+@external
+def add_founders(members: DynArray[address, MAX_MEMBERS], names: DynArray[String[256], MAX_MEMBERS]):
+    """
+    @notice Admit more founding members, for consortia larger than one transaction admits; only the
+            deployer, before it seals the founding (`seal_founding`), so no member needs a proposal.
+    @param members Founding member accounts (never the oracle or the treasury).
+    @param names Their names, in the same order.
+    """
+    assert msg.sender == self.founder, "Governor: founding is sealed"
+    assert len(members) == len(names), "Governor: names and members differ in length"
+    for i: uint256 in range(len(members), bound=MAX_MEMBERS):
+        self._admit(members[i], names[i])
+
+
+@external
+def seal_founding():
+    """
+    @notice End the founding: from now on only an executed proposal admits a member; only the deployer.
+    """
+    assert msg.sender == self.founder, "Governor: founding is sealed"
+    self.founder = empty(address)
 
 
 @internal
@@ -271,13 +298,13 @@ def _not_a_role_holder(account: address):
 @internal
 @pure
 def _is_role_change(kind: uint8) -> bool:
-    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE or kind == VALIDATOR
+    return kind == ORACLE or kind == GOVERNANCE or kind == ROLE or kind == SHARE_RULE or kind == VALIDATOR or kind == PAYOUT_MODE
 
 
 @internal
 @view
 def _validate(kind: uint8, number: uint256, account: address, text: String[256]):
-    assert kind <= VAULT, "Governor: unknown proposal kind"
+    assert kind <= PAYOUT_MODE, "Governor: unknown proposal kind"
     if kind == TREASURY_CUT:
         assert number <= MAX_BPS, "Governor: cut over 10000 bps"
     elif kind == ADMIT_MEMBER:
@@ -309,6 +336,8 @@ def _validate(kind: uint8, number: uint256, account: address, text: String[256])
         assert staticcall TrainingLog(self.training_log).committee() != empty(address), "Governor: no score committee"
         assert account != empty(address), "Governor: zero account"
         assert number <= 2**32, "Governor: validator weight out of range"
+    elif kind == PAYOUT_MODE:
+        assert number <= 1, "Governor: payout mode must be 0 (accumulator) or 1 (roots)"
 
 
 @external
@@ -326,6 +355,7 @@ def propose(
          for the pauser, number = its pause length); 10 share rule (number = scale + cap << 128);
          11 validator (account, number = weight, 0 removes; digest = its validation data's hash).
          12 vault refund notice (number = blocks, 1 to 1,000,000).
+         13 payout mode (number = 0 accumulator, 1 Merkle roots; a role change).
     @param kind Proposal kind.
     @param number Numeric argument.
     @param account Address argument.
@@ -535,6 +565,8 @@ def execute(proposal_id: uint256):
         else:
             assert p.account != staticcall TrainingLog(self.training_log).oracle(), "Governor: the oracle cannot be the treasury"
             extcall RevenueShares(self.revenue_shares).set_role("treasury", p.account)
+    elif p.kind == PAYOUT_MODE:
+        self.payout_mode = convert(p.number, uint8)
     elif p.kind == SHARE_RULE:
         extcall TrainingLog(self.training_log).set_share_rule(p.number & (2**128 - 1), p.number >> 128)
     else:

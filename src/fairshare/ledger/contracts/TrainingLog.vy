@@ -31,6 +31,7 @@ interface RevenueShares:
 
 interface Governor:
     def is_member(account: address) -> bool: view
+    def payout_mode() -> uint8: view
 
 event RoundRecorded:
     round_id: indexed(uint256)
@@ -147,6 +148,7 @@ def record_round(
     assert round_id == self.last_round + 1, "TrainingLog: rounds are recorded in order, without gaps"
     assert model_hash != empty(bytes32), "TrainingLog: empty model hash"
     assert len(members) == len(scores), "TrainingLog: length mismatch"
+    assert staticcall Governor(self.owner).payout_mode() == 0, "TrainingLog: payouts are in roots mode; publish to EntitlementRoots"
     previous: uint256 = 0
     for member: address in members:
         assert convert(member, uint256) > previous, "TrainingLog: members must be in ascending order"

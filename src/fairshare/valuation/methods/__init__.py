@@ -7,7 +7,11 @@ values with the same seed) and ``values(game, rng) -> np.ndarray`` in the order 
 from fairshare.valuation.methods.base import Method
 from fairshare.valuation.methods.cosine import CosineToAggregate
 from fairshare.valuation.methods.exact import ExactBanzhaf, ExactLeaveOneOut, ExactShapley, coalition_table
-from fairshare.valuation.methods.sampling import MaximumSampleReuseBanzhaf, PermutationShapley
+from fairshare.valuation.methods.sampling import (
+    MaximumSampleReuseBanzhaf,
+    PermutationShapley,
+    PrefixPermutationShapley,
+)
 
 __all__ = [
     "CosineToAggregate",
@@ -17,5 +21,6 @@ __all__ = [
     "MaximumSampleReuseBanzhaf",
     "Method",
     "PermutationShapley",
+    "PrefixPermutationShapley",
     "coalition_table",
 ]

@@ -15,6 +15,11 @@
 
 With ``stratified=False, antithetic=False`` it is plain permutation Monte Carlo (the baseline).
 
+``PrefixPermutationShapley`` is for hundreds or thousands of members, where a block of n guided permutations
+and a coalition cache no longer fit: it draws a fixed number of antithetic permutation pairs and values each
+permutation's n prefixes at once (``Game.prefix_values``: a running sum of logit changes for linear models), so
+a permutation costs about one evaluation of the grand coalition per member, not n matrix products.
+
 ``MaximumSampleReuseBanzhaf`` (Wang & Jia, 2023): each sampled coalition (every player in with probability
 1/2) is used for every player: ``b_i = mean v(S | i in S) - mean v(S | i not in S)``.
 """
@@ -27,7 +32,7 @@ import numpy as np
 
 from fairshare.valuation.game import Game
 
-__all__ = ["MaximumSampleReuseBanzhaf", "PermutationShapley"]
+__all__ = ["MaximumSampleReuseBanzhaf", "PermutationShapley", "PrefixPermutationShapley"]
 
 
 def _permutation_block(n: int, rng: np.random.Generator, stratified: bool, antithetic: bool) -> list[np.ndarray]:
@@ -128,3 +133,28 @@ class MaximumSampleReuseBanzhaf:
             inside, outside = v[masks[:, i]], v[~masks[:, i]]
             out[i] = (inside.mean() if len(inside) else 0.0) - (outside.mean() if len(outside) else 0.0)
         return out
+
+
+@dataclass(frozen=True)
+class PrefixPermutationShapley:
+    name: str = "perm"
+    evaluations: int = 200_000
+    """Coalition budget: ``max(min_pairs, evaluations // (2 n))`` antithetic permutation pairs are drawn."""
+    min_pairs: int = 16
+
+    @property
+    def params(self) -> dict[str, object]:
+        return {"evaluations": self.evaluations, "min_pairs": self.min_pairs, "antithetic": True}
+
+    def pairs(self, n: int) -> int:
+        return max(self.min_pairs, self.evaluations // max(2 * n, 1))
+
+    def values(self, game: Game, rng: np.random.Generator) -> np.ndarray:
+        n = game.n
+        total = np.zeros(n)
+        pairs = self.pairs(n)
+        for _ in range(pairs):
+            order = rng.permutation(n)
+            for perm in (order, order[::-1]):
+                total[perm] += np.diff(game.prefix_values(perm))
+        return total / (2 * pairs)
