@@ -104,7 +104,9 @@ def test_shapley_axioms_on_random_games(spec) -> None:
 def test_antithetic_permutations_are_exact_on_quadratic_games(spec, seed) -> None:
     a, flat = np.array(spec[0]), np.array(spec[1])
     b = flat.reshape(len(a), len(a))
-    estimate = PermutationShapley(budget=1.0).values(quadratic_game(a, b), np.random.default_rng(seed))
+    # round_tolerance 0: a round whose v(N) is ~0 is otherwise split equally by design (between-round truncation)
+    method = PermutationShapley(budget=1.0, round_tolerance=0.0)
+    estimate = method.values(quadratic_game(a, b), np.random.default_rng(seed))
     assert np.allclose(estimate, quadratic_shapley(a, b), atol=1e-9)
 
 
