@@ -71,7 +71,10 @@ class RunResult:
     shares: dict[str, float]
     accuracy: float
     flagged_rounds: dict[str, int] = field(default_factory=dict)
+    """Rounds a member was flagged in a way that withholds pay (harmful, excluded, invalid); not held out."""
     flagged_late: dict[str, int] = field(default_factory=dict)
+    held_out_rounds: dict[str, int] = field(default_factory=dict)
+    """Rounds a member's update was held out of the model while its net value was positive."""
     rounds: int = 0
     log_loss: float = 0.0
     exact_ms: list[float] = field(default_factory=list)
@@ -215,7 +218,10 @@ def train(
             for name, value in valuation.values.items():
                 if name not in valuation.flags and value > 0 and (r == 1 or past[name] > 0):
                     totals[name] += value
-        for name in valuation.flags:
+        for name, reason in valuation.flags.items():
+            if reason.startswith("held out"):
+                result.held_out_rounds[name] = result.held_out_rounds.get(name, 0) + 1
+                continue
             result.flagged_rounds[name] = result.flagged_rounds.get(name, 0) + 1
             if r > 2:
                 result.flagged_late[name] = result.flagged_late.get(name, 0) + 1
@@ -278,6 +284,7 @@ def run(quick: bool) -> list[dict[str, object]]:
                     "mc_spearman_min": min(res.spearman["mc"] or [float("nan")]),
                     "mc_spearman_mean": _mean(res.spearman["mc"]),
                     "honest_false_flag_rate": _false_flag_rate(res, members, rounds),
+                    "honest_held_out_rate": _false_flag_rate(res, members, rounds, held_out=True),
                 }
                 adversary = f"m{n - 1}"
                 if scenario in ("zero_free_rider", "random_free_rider"):
@@ -367,7 +374,7 @@ def attacks(name: str, pool: Dataset, val: Dataset, test: Dataset, rounds: int, 
             row[f"{label}_share_without_remedy"] = old.shares["m5"]
         honest_only = train(base[:4], val, test, rounds, seed, compare=False)
         sleeper = train([*base[:4], Member("m4", parts[4], "sleeper")], val, test, rounds, seed, compare=False)
-        row["sleeper_held_out_rounds"] = sleeper.flagged_late.get("m4", 0)
+        row["sleeper_held_out_rounds"] = sleeper.held_out_rounds.get("m4", 0)
         row["sleeper_test_log_loss_over_honest_only"] = sleeper.log_loss / honest_only.log_loss
         rows.append(row)
         print(_line(row), flush=True)
@@ -409,6 +416,8 @@ def rare_class(rounds: int, seeds: tuple[int, ...]) -> list[dict[str, object]]:
             "rare_share": res.shares["m0"],
             "rare_flagged_rounds": res.flagged_rounds.get("m0", 0),
             "honest_flag_rate": sum(res.flagged_rounds.values()) / (len(members) * rounds),
+            "honest_held_out_rate": sum(res.held_out_rounds.values()) / (len(members) * rounds),
+            "rare_held_out_rounds": res.held_out_rounds.get("m0", 0),
             "rare_loo_accuracy_cost": cost["m0"],
             "rare_loo_accuracy_cost_rank": 1 + sorted(cost.values(), reverse=True).index(cost["m0"]),
             "rare_loo_log_loss_cost": loss_cost["m0"],
@@ -581,10 +590,12 @@ def _large(name: str, pool: Dataset, val: Dataset, quick: bool) -> list[dict[str
     return [row]
 
 
-def _false_flag_rate(res: RunResult, members: list[Member], rounds: int) -> float:
-    """Flags on members that are not attackers (copies and Sybil halves hold real data), per member-round."""
+def _false_flag_rate(res: RunResult, members: list[Member], rounds: int, held_out: bool = False) -> float:
+    """Flags on members that are not attackers (copies and Sybil halves hold real data), per member-round:
+    flags that withhold pay, or (``held_out``) rounds whose model left their update out."""
     honest = [m.name for m in members if m.behaviour in ("honest", "free_rider")]
-    return sum(res.flagged_rounds.get(name, 0) for name in honest) / (len(honest) * rounds)
+    counts = res.held_out_rounds if held_out else res.flagged_rounds
+    return sum(counts.get(name, 0) for name in honest) / (len(honest) * rounds)
 
 
 def _frac(a: list[int], b: list[int]) -> float:
@@ -648,6 +659,12 @@ def summary(rows: list[dict[str, object]]) -> dict[str, object]:
         "honest_false_flag_rate_mean": statistics.fmean(float(r["honest_false_flag_rate"]) for r in small),
         "sleeper_test_log_loss_over_honest_only_max": worst("sleeper_test_log_loss_over_honest_only", attack, max),
         "sleeper_held_out_rounds_min": worst("sleeper_held_out_rounds", attack),
+        "honest_held_out_rate_max": worst("honest_held_out_rate", small, max),
+        "label_skew_honest_held_out_rate_max": worst(
+            "honest_held_out_rate", [r for r in small if r["scenario"] == "label_skew"], max
+        ),
+        "rare_class_honest_held_out_rate_max": worst("honest_held_out_rate", rare, max),
+        "rare_holder_held_out_rounds_max": worst("rare_held_out_rounds", rare, max),
         "label_skew_honest_flag_rate_max": worst(
             "honest_false_flag_rate", [r for r in small if r["scenario"] == "label_skew"], max
         ),
