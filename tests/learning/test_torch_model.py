@@ -85,3 +85,20 @@ def test_a_torch_model_trains_through_the_in_process_runner(tmp_path: Path, digi
         assert all(len(u.params) == 8 for u in updates.updates)
         free_rider = updates.updates[2]
         assert all(np.array_equal(a, b) for a, b in zip(free_rider.params, updates.global_params, strict=True))
+
+
+def test_a_node_runs_only_the_network_factory_its_member_agreed_to(digits) -> None:
+    """A node imports and calls the factory a round names: a coordinator must not choose what code it runs."""
+    from fairshare.learning.clientapp import _model
+
+    pool, _, _ = digits
+    spec = CNN.to_json()
+    assert _model(spec, pool, "fairshare.examples_models:make_cnn").n_features == 64
+    assert _model(spec, pool, None).n_features == 64  # in-process: one machine, no pin
+    with pytest.raises(LearningError, match="the member agreed to only 'my_models:make_cnn'"):
+        _model(spec, pool, "my_models:make_cnn")
+    with pytest.raises(LearningError, match="no network factory"):
+        _model(spec, pool, "")
+    evil = ModelSpec("torch", 64, 10, factory="os:abort", input_shape=(1, 8, 8)).to_json()
+    with pytest.raises(LearningError, match="'os:abort'"):
+        _model(evil, pool, "")
