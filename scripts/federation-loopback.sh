@@ -101,6 +101,8 @@ account_key = "account.json"
 data = "data.npz"
 port = $NODE_PORT
 TOML
+  FACTORY=$(sed -n 's/^factory = "\([^"]*\)".*/\1/p' "$EXAMPLE" | head -1)
+  if [ -n "$FACTORY" ]; then echo "model_factory = \"$FACTORY\"" >> "$WORK/$m/member.toml"; fi
   # FAIRSHARE_FORGER=<member>: that node signs with a key that is not its account, to watch it being refused
   if [ "${FAIRSHARE_FORGER:-}" = "$m" ]; then echo 'behaviour = "forger"' >> "$WORK/$m/member.toml"; fi
   NODE_PORT=$((NODE_PORT + 1))

@@ -386,6 +386,9 @@ class NodeConfig(_Strict):
     """The member's training rows (a partition file); they never leave this machine."""
     port: Annotated[int, Field(ge=1, le=65535)] = 9094
     """Local port of this node's ClientApp API; distinct per node on one machine."""
+    model_factory: str = ""
+    """The PyTorch network factory ("module:function") this member agreed to run. A node imports and calls the
+    factory a round names, so it refuses any other (and any network at all while this is empty)."""
     behaviour: Behaviour = "honest"
 
 

@@ -85,3 +85,55 @@ def test_a_torch_model_trains_through_the_in_process_runner(tmp_path: Path, digi
         assert all(len(u.params) == 8 for u in updates.updates)
         free_rider = updates.updates[2]
         assert all(np.array_equal(a, b) for a, b in zip(free_rider.params, updates.global_params, strict=True))
+
+
+def test_a_node_runs_only_the_network_factory_its_member_agreed_to(digits) -> None:
+    """A node imports and calls the factory a round names: a coordinator must not choose what code it runs."""
+    from fairshare.learning.clientapp import _model
+
+    pool, _, _ = digits
+    spec = CNN.to_json()
+    assert _model(spec, pool, "fairshare.examples_models:make_cnn").n_features == 64
+    assert _model(spec, pool, None).n_features == 64  # in-process: one machine, no pin
+    with pytest.raises(LearningError, match="the member agreed to only 'my_models:make_cnn'"):
+        _model(spec, pool, "my_models:make_cnn")
+    with pytest.raises(LearningError, match="no network factory"):
+        _model(spec, pool, "")
+    evil = ModelSpec("torch", 64, 10, factory="os:abort", input_shape=(1, 8, 8)).to_json()
+    with pytest.raises(LearningError, match="'os:abort'"):
+        _model(evil, pool, "")
+
+
+def test_fairshare_node_start_passes_the_members_pin_to_its_node(tmp_path: Path, monkeypatch) -> None:
+    import fairshare.consortium.federation as federation
+    from fairshare.config import NodeConfig
+
+    for name in ("ca.crt", "node-key", "account.json", "data.npz"):
+        (tmp_path / name).write_text("x")
+    started: list[list[str]] = []
+    monkeypatch.setattr(federation.subprocess, "Popen", lambda command, env: started.append(command))
+    node = NodeConfig(
+        member="st-marys",
+        superlink="127.0.0.1:9092",
+        root_certificates=tmp_path / "ca.crt",
+        node_key=tmp_path / "node-key",
+        account_key=tmp_path / "account.json",
+        data=tmp_path / "data.npz",
+        model_factory="fairshare.examples_models:make_cnn",
+    )
+    federation.start_node(node)
+    config = started[0][started[0].index("--node-config") + 1]
+    assert 'model-factory="fairshare.examples_models:make_cnn"' in config
+    federation.start_node(node.model_copy(update={"model_factory": ""}))
+    assert 'model-factory=""' in started[1][started[1].index("--node-config") + 1]
+
+
+def test_artifacts_of_either_layout_load_in_order(tmp_path: Path) -> None:
+    from fairshare.consortium.training import load_model, save_model
+
+    params = build_model(CNN).init_params(0)
+    save_model(tmp_path / "round-1.npz", params)
+    assert params_hash(load_model(tmp_path / "round-1.npz")) == params_hash(params)
+    W, b = np.ones((3, 2)), np.zeros(2)
+    np.savez(tmp_path / "old.npz", W=W, b=b)  # the logistic regression's artifacts before models were pluggable
+    assert params_hash(load_model(tmp_path / "old.npz")) == params_hash([W, b])

@@ -259,6 +259,7 @@ def start_node(node: NodeConfig) -> subprocess.Popen[bytes]:
         "data-path": str(node.data),
         "key-path": str(node.account_key),
         "behaviour": node.behaviour,
+        "model-factory": node.model_factory,
     }
     command = supernode_command(node.superlink, node.root_certificates, node.node_key, node_config, node.port)
     return subprocess.Popen(command, env=flower_env(node.data.parent / ".flwr"))

@@ -1,3 +1,3 @@
-"""Federated training: datasets and partitions, numpy models, Flower ServerApp/ClientApp and runners."""
+"""Federated training: datasets, image loaders, models (numpy or PyTorch), Flower ServerApp/ClientApp, runners."""
 
 __all__: list[str] = []

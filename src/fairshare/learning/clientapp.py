@@ -137,7 +137,7 @@ def train(msg: Message, context: Context) -> Message:
     behaviour = str(context.node_config.get("behaviour", "honest"))
     config = msg.content["config"]
     global_params = msg.content["arrays"].to_numpy_ndarrays()
-    model = _model(str(config["model"]), data)
+    model = _model(str(config["model"]), data, context.node_config.get("model-factory"))
     model.check(global_params)
     round_id = int(config["server-round"]) + int(config.get("round-offset", 0))
     params = local_update(
@@ -166,10 +166,21 @@ def _shape(data: Dataset) -> tuple[int, int]:
     return data.X.shape[1], data.n_classes
 
 
-def _model(spec_json: str, data: Dataset) -> Model:
+def _model(spec_json: str, data: Dataset, pinned: object = None) -> Model:
     """The consortium's model as the round's config describes it (the coordinator's spec), checked against
-    this node's data: the same network the coordinator values and releases."""
+    this node's data: the same network the coordinator values and releases.
+
+    Building a network imports and calls its factory, so a node started by ``fairshare node start`` (its
+    node config has ``model-factory``, the member's own choice) runs no factory but that one: a coordinator
+    cannot make a member's machine call arbitrary code. The in-process runner sets no pin (one machine).
+    """
     spec = ModelSpec.from_json(spec_json)
+    if pinned is not None and spec.kind == "torch" and spec.factory != str(pinned):
+        agreed = f"only {pinned!r}" if pinned else "no network factory (model_factory is empty in its node file)"
+        raise LearningError(
+            f"the coordinator asks this node to run the network factory {spec.factory!r}, but the member agreed to "
+            f"{agreed}; set model_factory in the node file if the member accepts it"
+        )
     if spec.n_features != data.X.shape[1]:
         raise LearningError(
             f"this node's data has {data.X.shape[1]} features per row; the consortium's model takes {spec.n_features}"
@@ -188,7 +199,8 @@ def evaluate(msg: Message, context: Context) -> Message:
     data = _partition(_node_setting(context, "data-path"))
     params = msg.content["arrays"].to_numpy_ndarrays()
     config = msg.content.get("config", ConfigRecord())
-    model = _model(str(config["model"]), data) if "model" in config else LogisticRegression(*_shape(data))
+    pinned = context.node_config.get("model-factory")
+    model = _model(str(config["model"]), data, pinned) if "model" in config else LogisticRegression(*_shape(data))
     model.check(params)
     metrics = MetricRecord(
         {

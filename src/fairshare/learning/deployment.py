@@ -256,7 +256,7 @@ RUN_CONFIG: dict[str, object] = {"home": "", "consortium": "", "rounds": 0}
 """The ServerApp's run-config keys (``--run-config``): the coordinator's fairshare home (absolute path), the
 consortium's name (empty: the only one under ``home``) and the rounds to train (0: the consortium file's)."""
 
-NODE_CONFIG_KEYS = ("member", "data-path", "key-path", "behaviour")
+NODE_CONFIG_KEYS = ("member", "data-path", "key-path", "behaviour", "model-factory")
 """The ClientApp's node-config keys (``flower-supernode --node-config``), written by ``fairshare node start``:
 the member's name, its rows (.npz), its account key file, and ``honest`` (or a test behaviour)."""
 
