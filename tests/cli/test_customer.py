@@ -47,6 +47,10 @@ def test_buy_call_verify_settle_and_refund(customer_home, tmp_path: Path) -> Non
     lines = receipts.read_text().splitlines()
     assert [int(json.loads(line)["total"]) for line in lines] == [price, 2 * price, 3 * price]
     assert "receipts OK" in fairshare("customer", "verify", str(receipts), home=home).stdout
+    listed = fairshare("keys", "list", home=home).stdout
+    assert (
+        key_id in listed and f"{10 * price:,}" in listed and f"{3 * price:,}" in listed and f"{7 * price:,}" in listed
+    )
 
     dropped = tmp_path / "dropped.jsonl"
     dropped.write_text("\n".join([lines[0], lines[2]]) + "\n")

@@ -46,6 +46,8 @@ def test_demo_pays_members_exactly_and_the_free_rider_nothing(demo) -> None:
     assert summary["audit"]["ok"] and len(summary["rounds"]) == 3
     assert all(len(r["model_hash"]) == 64 for r in summary["rounds"])
     assert summary["chain"]["contracts"]["revenue_shares"].startswith("0x")
+    vault = summary["vault"]  # customers paid on chain; the members' revenue came out of the vault
+    assert vault["deposited"] == vault["settled"] == revenue and vault["refunded"] == vault["balance"] == 0
 
 
 def test_audit_and_status_read_the_same_run_from_another_process(demo) -> None:

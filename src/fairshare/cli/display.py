@@ -230,10 +230,12 @@ def show_audit(console: Console, report: AuditReport) -> None:
 
 def show_keys(console: Console, keys: Sequence[ApiKeyInfo]) -> None:
     table = Table(title="API keys")
-    for column in ("key id", "customer", "credit", "created"):
-        table.add_column(column, justify="right" if column == "credit" else "left")
+    for column in ("key id", "customer", "bought", "billed", "credit", "refund", "created"):
+        table.add_column(column, justify="right" if column in ("bought", "billed", "credit") else "left")
     for k in keys:
-        table.add_row(k.key_id, k.customer, f"{k.credit:,}", k.created_at)
+        table.add_row(
+            k.key_id, k.customer, f"{k.deposited:,}", f"{k.billed:,}", f"{k.credit:,}", k.refund, k.created_at
+        )
     console.print(table)
 
 

@@ -360,12 +360,17 @@ def keys_list(
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
-    """Keys with their customer and remaining credit (never the secret)."""
+    """Keys with their customer, what they bought in the vault, were billed and have left (never the secret)."""
     from fairshare.cli import display
+    from fairshare.consortium.revenue import vault_for
     from fairshare.consortium.session import open_run
+    from fairshare.serving.credit import sync_credit
     from fairshare.serving.store import UsageStore
 
-    display.show_keys(console, UsageStore(open_run(home, consortium).paths.usage_url).keys())
+    run = open_run(home, consortium)
+    store = UsageStore(run.paths.usage_url)
+    sync_credit(store, vault_for(run))
+    display.show_keys(console, store.keys())
 
 
 @app.command()

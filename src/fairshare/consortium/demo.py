@@ -1,7 +1,8 @@
 """The whole loop in one call: set up, train and value, earn through the paid API, settle, withdraw, audit.
 
 Returns the summary that ``fairshare demo --out DIR`` writes as ``summary.json``. Every amount in it is an
-integer in the token's smallest unit.
+integer in the token's smallest unit; ``vault`` says what customers deposited in the CreditVault and how much
+of it was settled into the split or refunded, and the vault's balance.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from fairshare.config import ConsortiumConfig
 from fairshare.consortium.governing import pass_by_acclamation
 from fairshare.consortium.report import audit_run, member_balances
-from fairshare.consortium.revenue import earn_revenue, settle_run, withdraw_members
+from fairshare.consortium.revenue import earn_revenue, settle_run, vault_for, withdraw_members
 from fairshare.consortium.session import open_run
 from fairshare.consortium.setup import chain_url_for, init_run, resolve_config
 from fairshare.consortium.training import train_run
@@ -178,6 +179,7 @@ def run_demo(
         "revenue": revenue,
         "remainder": revenue - paid,
         "settlements": [asdict(s) for s in settlements],
+        "vault": vault_for(run).totals(),
         "governance": [
             {
                 "id": p.proposal_id,

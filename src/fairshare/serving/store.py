@@ -152,6 +152,10 @@ class ApiKeyInfo:
     customer: str
     credit: int
     created_at: str
+    deposited: int = 0
+    billed: int = 0
+    refund: str = ""
+    """"asked" while a refund waits out its notice, "taken" once refunded (the key is closed)."""
 
 
 @dataclass(frozen=True)
@@ -297,7 +301,18 @@ class UsageStore:
     def keys(self) -> list[ApiKeyInfo]:
         with self.session() as s:
             rows = s.execute(select(ApiKey).order_by(ApiKey.id)).scalars()
-            return [ApiKeyInfo(r.key_id, r.customer, int(r.credit), r.created_at) for r in rows]
+            return [
+                ApiKeyInfo(
+                    r.key_id,
+                    r.customer,
+                    int(r.credit),
+                    r.created_at,
+                    int(r.deposited),
+                    int(r.billed),
+                    "taken" if int(r.refunded) else ("asked" if r.refund_pending else ""),
+                )
+                for r in rows
+            ]
 
     # billing ----------------------------------------------------------------------------------------------
 
