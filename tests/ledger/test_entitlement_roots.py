@@ -382,3 +382,42 @@ def test_a_token_consortium_is_funded_and_paid_in_the_token(chain: Chain) -> Non
     paid, _ = r.client.claim(c.outsider, 1, tree, member)  # relayed by an outsider: the member is paid
     assert paid == 36_000 * 3 // 4 and c.client.balance_of(member) - before == paid
     assert c.client.balance_of(r.client.contract.address) == 40_000 - paid
+
+
+def test_a_watcher_with_only_the_published_data_rejects_a_wrong_root(roots: Roots) -> None:
+    """The watcher never sees the proposer's tree: it asks for leaves, reads the answers, and challenges."""
+    from fairshare.ledger import watch
+
+    epoch, standing = _second_epoch(roots)
+    leaves = standing.leaves()
+    watcher = roots.c.outsider
+    honest = EntitlementTree(leaves)
+    roots.client.propose(roots.oracle, epoch, honest)
+    assert watch.request_leaves(roots.client, watcher, epoch, [lf.account for lf in leaves]) == []  # right root
+    roots.c.chain.mine(WINDOW + 1)
+    roots.client.accept(roots.c.outsider, epoch)
+
+    epoch, standing = roots.close_epoch(scores_of(roots, 10**9, 10**9, 10**9), revenue=3_000)
+    leaves = standing.leaves()
+    moved = [replace(leaves[0], entitled=leaves[0].entitled + 9), replace(leaves[1], entitled=leaves[1].entitled - 9)]
+    bad = EntitlementTree([*moved, *leaves[2:]])  # the proposer moves 9 units from leaf 1 to leaf 0
+    roots.client.propose(roots.oracle, epoch, bad)
+    asked = watch.request_leaves(roots.client, watcher, epoch, [leaves[1].account])
+    assert asked == [leaves[1].account]
+    assert watch.challenge(roots.client, watcher, epoch) == ""  # nothing answered yet, still in time
+    roots.send("answer", epoch, asked[0], bad.evidence(asked[0]), sender=roots.oracle)
+    assert watch.challenge(roots.client, watcher, epoch) == "wrong leaf"
+    assert roots.client.status(epoch) == "closed"
+
+    roots.client.propose(roots.oracle, epoch, bad)  # again, and this time the proposer keeps quiet
+    watch.request_leaves(roots.client, watcher, epoch, [leaves[1].account])
+    roots.c.chain.mine(WINDOW + 1)
+    assert watch.challenge(roots.client, watcher, epoch) == "request unanswered"
+
+    gone = leaves[1].account  # a third try leaves a payee out and says so when asked
+    bad = EntitlementTree([replace(lf, index=k) for k, lf in enumerate(lf for lf in leaves if lf.account != gone)])
+    roots.client.propose(roots.oracle, epoch, bad)
+    watch.request_leaves(roots.client, watcher, epoch, [gone])
+    roots.send("answer", epoch, gone, bad.evidence(gone), sender=roots.oracle)
+    assert watch.challenge(roots.client, watcher, epoch) == "payee left out"
+    roots.settle(epoch, EntitlementTree(leaves))
