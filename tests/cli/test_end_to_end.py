@@ -144,13 +144,14 @@ def test_a_demo_paid_out_by_merkle_roots_ends_with_audit_ok(tmp_path: Path) -> N
     text = (REPO / "examples" / "healthcare.toml").read_text()
     config.write_text(text.replace("[revenue]\n", '[revenue]\npayout = "roots"\n', 1))
     out = tmp_path / "out"
-    result = fairshare("demo", "--config", str(config), "--rounds", "2", "--out", str(out), home=tmp_path / "home")
+    result = fairshare("demo", "--config", str(config), "--rounds", "4", "--out", str(out), home=tmp_path / "home")
     assert "Governance: pay out by Merkle roots" in result.stdout and "audit OK" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
     checks = {c["name"]: c for c in summary["audit"]["checks"]}
     assert checks["entitlement roots recompute"]["ok"] and checks["claims match the roots"]["ok"]
     assert checks["round records on disk match chain"]["ok"]
-    assert "4 epochs recomputed" in checks["entitlement roots recompute"]["detail"]  # 2 rounds, 2 revenue epochs
+    # 4 rounds (value vests from round 3 on, so nothing is owed before it), 2 revenue epochs
+    assert "6 epochs recomputed" in checks["entitlement roots recompute"]["detail"]
     members = {m["name"]: m for m in summary["members"]}
     assert sum(m["payout"] for m in members.values()) + summary["remainder"] == summary["revenue"] > 0
     assert all(m["withdrawn"] == m["payout"] for m in members.values())
