@@ -258,6 +258,8 @@ class ValidatorNodeConfig(_Strict):
     """Its validation rows (a partition file); their hash must be the one governance admitted."""
     handoff: Path
     """The folder the coordinator's round hand-off files (round-<r>.npz) arrive in."""
+    settlement: Path | None = None
+    """This validator's settlement log (its values round by round); default ``<data>.settlement.json``."""
     poll_seconds: Annotated[float, Field(gt=0, le=60)] = 0.2
 
 
@@ -439,7 +441,8 @@ def load_validator_config(path: Path) -> ValidatorNodeConfig:
     """A validator's node file; relative paths are resolved against the file's folder."""
     config = _load_model(path, ValidatorNodeConfig, "validator file")
     base = path.resolve().parent
-    return config.model_copy(update={k: _resolve(getattr(config, k), base) for k in ("account_key", "data", "handoff")})
+    keys = ("account_key", "data", "handoff", "settlement")
+    return config.model_copy(update={k: _resolve(getattr(config, k), base) for k in keys})
 
 
 def load_config(path: Path) -> ConsortiumConfig:

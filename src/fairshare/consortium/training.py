@@ -28,6 +28,7 @@ from fairshare.consortium.session import Run
 from fairshare.consortium.setup import model_spec
 from fairshare.consortium.validators import (
     RoundHandoff,
+    handoff_path,
     load_validators,
     read_handoff,
     score_vector,
@@ -52,6 +53,7 @@ from fairshare.valuation import (
     value_round,
 )
 from fairshare.valuation.median import committee_medians, outliers
+from fairshare.valuation.replication import opaque_keys
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -165,7 +167,6 @@ class RoundRecorder:
         def sizes_of(members: Collection[str]) -> dict[str, float]:
             return effective_sizes({m: self.fingerprints[m] for m in members}, num_examples)
 
-        past_before = dict(self.past)
         valuation, new_params = value_round(
             self.model,
             updates.round,
@@ -184,7 +185,7 @@ class RoundRecorder:
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
         handoff = None
         if self.validators:
-            handoff = self.run.paths.root / "rounds" / f"round-{updates.round}.npz"
+            handoff = handoff_path(self.run.paths.root / "rounds", updates.round)
             write_handoff(
                 handoff,
                 RoundHandoff(
@@ -192,11 +193,10 @@ class RoundRecorder:
                     updates.global_params,
                     member_params,
                     num_examples,
-                    sizes,
+                    opaque_keys({m: self.fingerprints[m] for m in sorted(member_params)}),
                     self.config,
-                    past_before,
                     {m: self.addresses[m] for m in member_params},
-                    self.run.config.model.l2,
+                    self.model.spec,
                 ),
             )
         self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected, handoff)
@@ -288,7 +288,8 @@ class RoundRecorder:
         handoff = read_handoff(valued.handoff)  # exactly what a validator on another machine reads
         order = handoff.order()
         context = RoundContext(round_id, digest, valuation.method, params_text, valuation.seed, tuple(order))
-        vectors = {v.address: score_vector(v, self.model, handoff, SCORE_SCALE) for v in self.validators}
+        folder = valued.handoff.parent
+        vectors = {v.address: score_vector(v, handoff, folder, SCORE_SCALE) for v in self.validators}
         accounts = {v.address: v.account for v in self.validators}
         outcome = self.committee.run_ballot(
             self.run.chain.operator,
