@@ -226,7 +226,8 @@ class ValidatorSettings(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     weight: Annotated[int, Field(ge=1, le=2**32)] = 1
     behaviour: Literal["honest", "inflate", "deflate"] = "honest"
-    """Demo/benchmark only: "inflate" reports ``target``'s score 10x, "deflate" reports it as 0."""
+    """Demo/benchmark only: "inflate" reports ``target``'s score as 10x the larger of its credit and its value
+    this round (a lie before the target vests too), "deflate" reports it as 0."""
     target: str | None = None
     address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
     """An independent validator's own account, whose key stays on its machine: it runs ``fairshare validator
