@@ -94,7 +94,8 @@ def _ballots(home: Path) -> tuple[dict, dict, list]:
 
 def test_validators_settle_across_rounds_and_a_restarted_run_carries_on(tmp_path: Path) -> None:
     """As with a single scorer, round 1 alone pays nobody; a new process (and a validator that lost its log)
-    carries each validator's settlement on, and every reveal is the replay of that validator's own log."""
+    carries each validator's settlement on, and every reveal is the replay of that validator's own log: what it
+    holds each member has earned so far less what the chain had recorded for it before the round."""
     from fairshare.consortium.validator_settlement import SettlementLog
     from fairshare.valuation import Settlement
 
@@ -114,11 +115,14 @@ def test_validators_settle_across_rounds_and_a_restarted_run_carries_on(tmp_path
         log = SettlementLog(folder / f"{name}.settlement.json", committee)
         assert sorted(log.rounds) == [1, 2, 3]
         replay = Settlement()
+        paid = dict.fromkeys(names.values(), 0)  # what the chain recorded before each round
         for record, ballot in sorted(ballots, key=lambda pair: pair[0].round_id):
             observed = log.rounds[record.round_id]
-            credited = replay.settle(observed.values, observed.flags).credited
-            expected = [round(credited[names[a]] * 10**9) for a in record.members]
+            replay.settle(observed.values, observed.flags)
+            earned = {m: round(replay.series[m].credited * 10**9) for m in observed.values}
+            expected = [max(0, earned[names[a]] - paid[names[a]]) for a in record.members]
             assert list(ballot.reveals[address].scores) == expected, (name, record.round_id)
+            paid = {m: paid[m] + s for m, s in zip(map(names.get, record.members), record.scores, strict=True)}
     third = max(ballots, key=lambda pair: pair[0].round_id)[0]
     scores = {names[a]: s for a, s in zip(third.members, third.scores, strict=True)}
     assert scores["idle-health"] == 0 and sum(s > 0 for s in scores.values()) >= 3  # vested on round 3
@@ -159,7 +163,7 @@ def test_a_torch_model_is_valued_by_the_validators(tmp_path: Path) -> None:
     probe = Validator("probe", Account.create(), 1, rows, SettlementLog(tmp_path / "probe.json", committee))
     recorded = _recorded_values(tmp_path)
     for round_id in (1, 2):
-        probe.values(read_handoff(folder / "rounds" / f"round-{round_id}.npz"), folder / "rounds")
+        probe.earned(read_handoff(folder / "rounds" / f"round-{round_id}.npz"), folder / "rounds")
         measured = probe.settlement.rounds[round_id].values
         assert measured == pytest.approx(recorded[round_id], rel=1e-6, abs=1e-9), round_id
 

@@ -34,6 +34,7 @@ def handoff() -> RoundHandoff:
         config=ValuationConfig(),
         addresses={"a": "0x" + "02" * 20, "b": "0x" + "01" * 20},
         spec=MODEL.spec,
+        paid={"a": 5, "b": 0},
     )
 
 
@@ -47,7 +48,7 @@ def test_a_handoff_reads_back_as_written(tmp_path: Path) -> None:
         and read.order() == ["0x" + "01" * 20, "0x" + "02" * 20]
     )
     assert all(np.array_equal(read.record_keys[m], written.record_keys[m]) for m in ("a", "b"))
-    assert read.sizes(["a", "b"]) == {"a": 6.0, "b": 6.0}
+    assert read.sizes(["a", "b"]) == {"a": 6.0, "b": 6.0} and read.paid == {"a": 5, "b": 0}
 
 
 def test_a_handoff_from_before_model_specs_is_refused_by_name(tmp_path: Path) -> None:
@@ -66,5 +67,5 @@ def test_a_validator_whose_rows_do_not_fit_the_model_refuses_to_score(tmp_path: 
     rows = Dataset(np.zeros((5, 3)), np.zeros(5, dtype=np.int64), 2, ("x", "y", "z"), "v")
     validator = Validator("v", Account.create(), 1, rows, SettlementLog(tmp_path / "v.json", "0x" + "ab" * 20))
     with pytest.raises(LearningError, match="validator v: its rows have 3 features.*the round's model takes 4"):
-        validator.values(handoff(), tmp_path)
+        validator.earned(handoff(), tmp_path)
     assert not (tmp_path / "v.json").exists()  # nothing recorded for a round it could not value

@@ -197,10 +197,21 @@ class RoundRecorder:
                     self.config,
                     {m: self.addresses[m] for m in member_params},
                     self.model.spec,
+                    self._paid(updates.round),
                 ),
             )
         self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected, handoff)
         return new_params
+
+    def _paid(self, round_id: int) -> dict[str, int]:
+        """Each member's scores recorded on chain before ``round_id``, summed (what the validators deduct)."""
+        by_address = {a.lower(): n for n, a in self.addresses.items()}
+        paid = dict.fromkeys(self.addresses, 0)
+        for record in self.run.ledger.rounds():
+            if record.round_id < round_id:
+                for address, score in zip(record.members, record.scores, strict=True):
+                    paid[by_address[address.lower()]] += max(int(score), 0)
+        return paid
 
     def record(self, result: RoundResult) -> RoundReport:
         """Save and record the model this round released, with what was measured and paid for it."""

@@ -11,21 +11,24 @@ seed on its own rows, with effective sizes recomputed from the keys for exactly 
 the coordinator does), and screens with its own past values.
 
 What it posts is its own *settled credit* (``validator_settlement``): its values vest only once its own rounds
-show a member helps, a flagged member's positive value is withheld for good. Its measurements are kept round by
+show a member helps, a flagged member's positive value is withheld for good. The vector is what the validator
+holds each member has earned in total so far less what the chain has already paid it (``paid`` in the hand-off:
+the member's recorded scores, summed), so the medians pay each member the median of the validators' cumulative
+credits even when validators vest it in different rounds (``score_vector``). Its measurements are kept round by
 round in a small JSON log beside its data (in-process: ``<run>/validators/<name>.settlement.json``), so a resumed
 run or a restarted validator node carries on where it was; a round missing from the log whose hand-off file is
 still in the folder is valued first (catch-up), so the log of a validator that missed rounds, or of a run from
 before the logs, is rebuilt from the hand-offs.
 
-Demo behaviours: an "inflate" validator reports its target at 10x the larger of its credit and its value this
-round (so it lies before the target vests too), a "deflate" one reports it as 0 (the adversaries the median is
+Demo behaviours: an "inflate" validator reports its target as earning 10x the larger of its credit and its value
+this round (so it lies before the target vests too), a "deflate" one reports it as 0 (the adversaries the median is
 there to stop).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,6 +50,7 @@ __all__ = [
     "load_validators",
     "read_handoff",
     "score_vector",
+    "still_owed",
     "write_handoff",
 ]
 
@@ -70,6 +74,8 @@ class RoundHandoff:
     """Member name -> account: the order of a score vector is the members' accounts in ascending order."""
     spec: ModelSpec
     """The consortium's model, built by the validator exactly as the coordinator and the members build it."""
+    paid: dict[str, int]
+    """Each member's scores recorded on chain before this round, summed (score units): what it was paid so far."""
 
     def order(self) -> list[str]:
         """The member accounts of this round in the ballot's order (ascending address)."""
@@ -93,6 +99,7 @@ def write_handoff(path: Path, handoff: RoundHandoff) -> None:
         "num_examples": handoff.num_examples,
         "addresses": handoff.addresses,
         "model": handoff.spec.to_json(),
+        "paid": handoff.paid,
         "policy": asdict(handoff.config),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +125,7 @@ def read_handoff(path: Path) -> RoundHandoff:
             config=ValuationConfig(**meta["policy"]),
             addresses={k: str(v) for k, v in meta["addresses"].items()},
             spec=ModelSpec.from_json(meta["model"]),
+            paid={k: int(v) for k, v in meta["paid"].items()},
         )
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise LearningError(
@@ -181,17 +189,21 @@ class Validator:
             self.settlement.record(k, valuation.values, valuation.flags)
         return sorted(missing)
 
-    def values(self, handoff: RoundHandoff, folder: Path) -> dict[str, float]:
-        """This validator's settled credit of every member in the hand-off (``folder``: where hand-offs arrive)."""
+    def earned(self, handoff: RoundHandoff, folder: Path) -> dict[str, float]:
+        """What this validator holds each member has earned over the rounds so far, this one included: its
+        cumulative settled credit (``folder``: where hand-offs arrive, for catch-up)."""
         self.catch_up(folder, handoff.round)
         valuation = self.measure(handoff)
-        values = dict(self.settlement.settle(handoff.round, valuation.values, valuation.flags).credited)
-        if self.target in values:
+        settlement = self.settlement.settlement_before(handoff.round)
+        settlement.settle(valuation.values, valuation.flags)
+        self.settlement.record(handoff.round, valuation.values, valuation.flags)
+        earned = {m: settlement.series[m].credited for m in valuation.values}
+        if self.target in earned:
             if self.behaviour == "inflate":
-                values[self.target] = 10 * max(values[self.target], valuation.values[self.target], 0.0)
+                earned[self.target] = 10 * max(earned[self.target], valuation.values[self.target], 0.0)
             elif self.behaviour == "deflate":
-                values[self.target] = 0.0
-        return values
+                earned[self.target] = 0.0
+        return earned
 
 
 def load_validators(run: Run) -> list[Validator]:
@@ -225,7 +237,20 @@ def load_validators(run: Run) -> list[Validator]:
 
 
 def score_vector(validator: Validator, handoff: RoundHandoff, folder: Path, scale: int) -> list[int]:
-    """The validator's integer scores (settled credit x ``scale``) in the ballot's member order."""
+    """The validator's integer scores in the ballot's member order: what it holds each member has earned so far
+    (x ``scale``) less what the chain has already paid it, never below 0.
+
+    Posting the difference, not the round's own credit, makes the round's weighted median
+    ``max(0, median(earned) - paid)`` (the median commutes with subtracting the same number and clipping at 0),
+    so a member's total pay is the median of the validators' cumulative credits whichever round each validator
+    vests it in; per-round credits would lose a vested lump whenever fewer than half the weight vest it in the
+    same round."""
     by_address = {a.lower(): n for n, a in handoff.addresses.items()}
-    values = validator.values(handoff, folder)
-    return [round(values[by_address[a.lower()]] * scale) for a in handoff.order()]
+    earned = validator.earned(handoff, folder)
+    members = [by_address[a.lower()] for a in handoff.order()]
+    return still_owed([round(earned[m] * scale) for m in members], [handoff.paid.get(m, 0) for m in members])
+
+
+def still_owed(earned: Sequence[int], paid: Sequence[int]) -> list[int]:
+    """Per member, what a validator holds it has earned in total less what it was paid, never below 0."""
+    return [max(0, e - p) for e, p in zip(earned, paid, strict=True)]
