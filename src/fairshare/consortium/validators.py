@@ -3,8 +3,8 @@
 The hand-off. After screening, the coordinator writes the round's updates to ``<run>/rounds/round-<r>.npz``: the
 global model, each member's signed update as it was received, the reported row counts, each member's record keys
 (its fingerprints with every key replaced by an index: ``replication.opaque_keys``), the model's description
-(``ModelSpec``: a logistic regression or the consortium's torch network) and the valuation policy (method,
-utility, aggregator, seed) as JSON. A validator reads only that file and its own validation split, so the same
+(``ModelSpec``: a logistic regression or the consortium's torch network), what each member was paid so far and
+the valuation policy (method, utility, aggregator, seed) as JSON. A validator reads only that file and its own validation split, so the same
 file can be copied to a validator on another machine (the in-process validators read it back from disk exactly
 as a remote one would). Each validator builds the model from the spec, runs the round's method with the round's
 seed on its own rows, with effective sizes recomputed from the keys for exactly the members each pass keeps (as
