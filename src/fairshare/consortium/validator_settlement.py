@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairshare.errors import LearningError
-from fairshare.valuation import SettledRound, Settlement
+from fairshare.valuation import Settlement
 
 __all__ = ["ObservedRound", "SettlementLog"]
 
@@ -111,8 +111,10 @@ class SettlementLog:
         self.rounds[round_id] = ObservedRound(round_id, dict(values), dict(flags))
         self._write()
 
-    def settle(self, round_id: int, values: Mapping[str, float], flags: Mapping[str, str]) -> SettledRound:
-        """Store round ``round_id``'s measurement and return what it credits after the stored earlier rounds."""
-        settled = self.settlement_before(round_id).settle(values, flags)
+    def earned(self, round_id: int, values: Mapping[str, float], flags: Mapping[str, str]) -> dict[str, float]:
+        """Store round ``round_id``'s measurement and return each of its members' cumulative credit after it
+        (what the validator holds the member has earned in total: the sum of its settled credits)."""
+        settlement = self.settlement_before(round_id)
+        settlement.settle(values, flags)
         self.record(round_id, values, flags)
-        return settled
+        return {m: settlement.series[m].credited for m in values}

@@ -4,11 +4,11 @@ The hand-off. After screening, the coordinator writes the round's updates to ``<
 global model, each member's signed update as it was received, the reported row counts, each member's record keys
 (its fingerprints with every key replaced by an index: ``replication.opaque_keys``), the model's description
 (``ModelSpec``: a logistic regression or the consortium's torch network), what each member was paid so far and
-the valuation policy (method, utility, aggregator, seed) as JSON. A validator reads only that file and its own validation split, so the same
-file can be copied to a validator on another machine (the in-process validators read it back from disk exactly
-as a remote one would). Each validator builds the model from the spec, runs the round's method with the round's
-seed on its own rows, with effective sizes recomputed from the keys for exactly the members each pass keeps (as
-the coordinator does), and screens with its own past values.
+the valuation policy (method, utility, aggregator, seed) as JSON. A validator reads only that file and its own
+validation split, so the same file can be copied to a validator on another machine (the in-process validators
+read it back from disk exactly as a remote one would). Each validator builds the model from the spec, runs the
+round's method with the round's seed on its own rows, with effective sizes recomputed from the keys for exactly
+the members each pass keeps (as the coordinator does), and screens with its own past values.
 
 What it posts is its own *settled credit* (``validator_settlement``): its values vest only once its own rounds
 show a member helps, a flagged member's positive value is withheld for good. The vector is what the validator
@@ -194,10 +194,7 @@ class Validator:
         cumulative settled credit (``folder``: where hand-offs arrive, for catch-up)."""
         self.catch_up(folder, handoff.round)
         valuation = self.measure(handoff)
-        settlement = self.settlement.settlement_before(handoff.round)
-        settlement.settle(valuation.values, valuation.flags)
-        self.settlement.record(handoff.round, valuation.values, valuation.flags)
-        earned = {m: settlement.series[m].credited for m in valuation.values}
+        earned = self.settlement.earned(handoff.round, valuation.values, valuation.flags)
         if self.target in earned:
             if self.behaviour == "inflate":
                 earned[self.target] = 10 * max(earned[self.target], valuation.values[self.target], 0.0)
