@@ -311,7 +311,10 @@ class RoundRecorder:
             remote=tuple(self.remote),
             wait_seconds=self.run.config.committee.wait_seconds,
         )
-        far = outliers(outcome.reveals, outcome.medians)
+        by_address = {a.lower(): n for n, a in handoff.addresses.items()}
+        far = outliers(
+            outcome.reveals, outcome.medians, paid=[handoff.paid.get(by_address[a.lower()], 0) for a in order]
+        )
         names = {v.address: v.name for v in self.run.record.validators}
         status = {names[v]: "revealed" for v in outcome.revealed}
         status.update({names[v]: "missing reveal" for v in outcome.missing})
