@@ -4,11 +4,12 @@
 (never sent anywhere) and its validation rows, whose hash must be the one governance admitted. For every ballot
 that opens it waits for the round's hand-off file (``<handoff>/round-<r>.npz``, written by the coordinator: see
 ``validators``), values the updates with the round's method and seed, checks that its vector has one score per
-member of the ballot, commits during the commit phase and reveals once it is over. Its vector is its own settled
-credit: its measurements are kept round by round in its settlement log (``settlement`` in its file, by default
-``<data>.settlement.json`` beside its rows), so a restarted validator settles on from where it was, and rounds it
-missed are valued from their hand-off files first (``validators.Validator.catch_up``). It keeps the salt in memory
-only: a validator restarted mid-ballot misses that ballot's reveal (and is named for it), nothing worse.
+member of the ballot, commits during the commit phase and reveals once it is over. Its vector is what its own
+settlement holds each member has earned less what the chain paid it (``validators.score_vector``): its
+measurements are kept round by round in its settlement log (``settlement`` in its file, by default
+``<data>.settlement.json`` beside its rows), so a restarted validator settles on from where it was, and rounds
+it missed are valued from their hand-off files first (``validators.Validator.catch_up``). It keeps the salt in
+memory only: a validator restarted mid-ballot misses that ballot's reveal (and is named for it), nothing worse.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """A validator's own settlement across rounds: its values and flags, round by round, kept in a small JSON file.
 
-Each validator posts its *settled credit* (``fairshare.valuation.Settlement``), not its raw value: a member's
-value vests only once the validator's own series of rounds shows it helps, so a lucky first round or a
-disguised free-rider is not paid by the committee any more than by a single scorer. The settlement is a pure
+Each validator's vector comes from its *settled credit* (``fairshare.valuation.Settlement``), not its raw value:
+a member's value vests only once the validator's own series of rounds shows it helps, so a lucky first round or
+a disguised free-rider is not paid by the committee any more than by a single scorer. The settlement is a pure
 function of the sequence of (values, flags) the validator measured, so the file stores only those and every
-credit is re-derived by replaying them in round order: anyone holding the file and the validator's reveals on
-chain can check that each revealed vector is the replay's credit (times the score scale).
+credit is re-derived by replaying them in round order: anyone holding the file and the chain can check that
+each revealed vector is the replay's cumulative credit (times the score scale) less what the member's earlier
+scores summed to (``validators.score_vector``).
 
 Rules the callers rely on:
 
