@@ -221,7 +221,7 @@ def wall_rows(rounds: int) -> dict:
                 "case": f"{liar} {behaviour}s {TARGET}" + (" x10" if behaviour == "inflate" else " to 0"),
                 "honest_shares": honest[TARGET],
                 "shares": shares[TARGET],
-                "moved_pct": 100 * (shares[TARGET] - honest[TARGET]) / honest[TARGET],
+                "moved_pct": 100 * (shares[TARGET] - honest[TARGET]) / max(honest[TARGET], 1),
                 "others_moved_pct": 100
                 * sum(abs(shares[m] - honest[m]) for m in honest if m != TARGET)
                 / max(sum(honest[m] for m in honest if m != TARGET), 1),
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             adversaries = adversary_rows(chain)
         finally:
             chain.close()
-    wall = wall_rows(2 if args.quick else 4)
+    wall = wall_rows(3 if args.quick else 4)  # value vests from round 3 (valuation/settlement.py)
     print(
         f"{'members x val':>13} {'open':>7} {'commits':>9} {'reveals':>9} {'propose':>8} {'finalize':>10} "
         f"{'single rec':>10} {'overhead':>9} {'challenge':>10} {'chal.ovh':>9}"

@@ -122,3 +122,16 @@ def test_validators_are_checked_and_follow_the_members(tmp_path: Path, examples_
         load_config(write(tmp_path, short))
     with pytest.raises(ConfigError, match=r"'validators\[0\]\.weight'"):
         load_config(write(tmp_path, MINIMAL + '[[validators]]\nname = "x"\nweight = 0\n'))
+
+
+def test_a_validator_file_resolves_its_paths_and_its_settlement_log_against_itself(tmp_path: Path) -> None:
+    from fairshare.config import load_validator_config
+
+    text = (
+        'chain = "http://127.0.0.1:8545"\ncommittee = "0x' + "ab" * 20 + '"\naccount_key = "k.json"\n'
+        'data = "rows/validation.npz"\nhandoff = "in"\n'
+    )
+    (tmp_path / "v.toml").write_text(text)
+    assert load_validator_config(tmp_path / "v.toml").settlement is None  # the node keeps it beside its rows
+    (tmp_path / "v.toml").write_text(text + 'settlement = "state/log.json"\n')
+    assert load_validator_config(tmp_path / "v.toml").settlement == (tmp_path / "state" / "log.json").resolve()

@@ -230,7 +230,8 @@ class ValidatorSettings(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     weight: Annotated[int, Field(ge=1, le=2**32)] = 1
     behaviour: Literal["honest", "inflate", "deflate"] = "honest"
-    """Demo/benchmark only: "inflate" reports ``target``'s score 10x, "deflate" reports it as 0."""
+    """Demo/benchmark only: "inflate" reports ``target``'s score as 10x the larger of its credit and its value
+    this round (a lie before the target vests too), "deflate" reports it as 0."""
     target: str | None = None
     address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
     """An independent validator's own account, whose key stays on its machine: it runs ``fairshare validator
@@ -262,6 +263,8 @@ class ValidatorNodeConfig(_Strict):
     """Its validation rows (a partition file); their hash must be the one governance admitted."""
     handoff: Path
     """The folder the coordinator's round hand-off files (round-<r>.npz) arrive in."""
+    settlement: Path | None = None
+    """This validator's settlement log (its values round by round); default ``<data>.settlement.json``."""
     poll_seconds: Annotated[float, Field(gt=0, le=60)] = 0.2
 
 
@@ -446,7 +449,8 @@ def load_validator_config(path: Path) -> ValidatorNodeConfig:
     """A validator's node file; relative paths are resolved against the file's folder."""
     config = _load_model(path, ValidatorNodeConfig, "validator file")
     base = path.resolve().parent
-    return config.model_copy(update={k: _resolve(getattr(config, k), base) for k in ("account_key", "data", "handoff")})
+    keys = ("account_key", "data", "handoff", "settlement")
+    return config.model_copy(update={k: _resolve(getattr(config, k), base) for k in keys})
 
 
 def load_config(path: Path) -> ConsortiumConfig:

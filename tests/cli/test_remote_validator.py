@@ -56,6 +56,9 @@ def test_a_validator_on_its_own_process_commits_and_reveals_every_round(
     report = json.loads(fairshare("audit", "--json", home=home).stdout)
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]
     assert all(address in s["revealed"] and not s["missing"] for s in report["scoring"])
+    log = json.loads((auditor / "validation.settlement.json").read_text())  # its own settlement, beside its rows
+    assert log["committee"] == record["deployment"]["committee"].lower()
+    assert [r["round"] for r in log["rounds"]] == [1, 2]
 
 
 def test_a_validator_that_never_shows_up_is_named_and_the_round_goes_on(tmp_path: Path) -> None:

@@ -69,3 +69,15 @@ def test_honest_disagreement_on_small_values_names_nobody() -> None:
     honest = {"a": [10, 20, 30], "b": [30, 5, 45], "c": [0, 40, 20]}  # each 0.0-1.2 x |medians| away
     assert outliers(honest, medians) == {}
     assert set(outliers({**honest, "greedy": [600, 20, 30]}, medians)) == {"greedy"}
+
+
+def test_a_cumulative_disagreement_is_measured_against_what_members_were_paid() -> None:
+    """Validators post earned-so-far less paid: one that holds a member earned 40 more than the others keeps
+    posting that gap every round. Against one late round's medians (norm 10) it is 4x away; against what the
+    members were paid (1000) it is 4%, an honest difference of measurement. A liar is named either way."""
+    medians, paid = [5, 5], [500, 500]
+    reveals = {"a": [5, 5], "b": [5, 5], "generous": [45, 5]}
+    assert set(outliers(reveals, medians)) == {"generous"}
+    assert outliers(reveals, medians, paid=paid) == {}
+    liar = {**reveals, "liar": [4500, 5]}  # holds member 0 earned 10x what it was paid
+    assert set(outliers(liar, medians, paid=paid)) == {"liar"}

@@ -30,6 +30,7 @@ from fairshare.consortium.session import Run
 from fairshare.consortium.setup import model_spec
 from fairshare.consortium.validators import (
     RoundHandoff,
+    handoff_path,
     load_validators,
     read_handoff,
     score_vector,
@@ -54,6 +55,7 @@ from fairshare.valuation import (
     value_round,
 )
 from fairshare.valuation.median import committee_medians, outliers
+from fairshare.valuation.replication import opaque_keys
 
 __all__ = ["SCORE_SCALE", "RoundRecorder", "load_model", "save_model", "train_run"]
 
@@ -179,7 +181,6 @@ class RoundRecorder:
         def sizes_of(members: Collection[str]) -> dict[str, float]:
             return effective_sizes({m: self.fingerprints[m] for m in members}, num_examples)
 
-        past_before = dict(self.past)
         valuation, new_params = value_round(
             self.model,
             updates.round,
@@ -198,7 +199,7 @@ class RoundRecorder:
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
         handoff = None
         if self.validators:
-            handoff = self.run.paths.root / "rounds" / f"round-{updates.round}.npz"
+            handoff = handoff_path(self.run.paths.root / "rounds", updates.round)
             write_handoff(
                 handoff,
                 RoundHandoff(
@@ -206,17 +207,27 @@ class RoundRecorder:
                     updates.global_params,
                     member_params,
                     num_examples,
-                    sizes,
+                    opaque_keys({m: self.fingerprints[m] for m in sorted(member_params)}),
                     self.config,
-                    past_before,
                     {m: self.addresses[m] for m in member_params},
-                    self.run.config.model.l2,
+                    self.model.spec,
+                    self._paid(updates.round),
                 ),
             )
         self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected, handoff)
         if self.progress is not None:
             self.progress("valuation", len(updates.updates), len(updates.updates))
         return new_params
+
+    def _paid(self, round_id: int) -> dict[str, int]:
+        """Each member's scores recorded on chain before ``round_id``, summed (what the validators deduct)."""
+        by_address = {a.lower(): n for n, a in self.addresses.items()}
+        paid = dict.fromkeys(self.addresses, 0)
+        for record in self.run.ledger.rounds():
+            if record.round_id < round_id:
+                for address, score in zip(record.members, record.scores, strict=True):
+                    paid[by_address[address.lower()]] += max(int(score), 0)
+        return paid
 
     def record(self, result: RoundResult) -> RoundReport:
         """Save and record the model this round released, with what was measured and paid for it."""
@@ -323,7 +334,8 @@ class RoundRecorder:
         handoff = read_handoff(valued.handoff)  # exactly what a validator on another machine reads
         order = handoff.order()
         context = RoundContext(round_id, digest, valuation.method, params_text, valuation.seed, tuple(order))
-        vectors = {v.address: score_vector(v, self.model, handoff, SCORE_SCALE) for v in self.validators}
+        folder = valued.handoff.parent
+        vectors = {v.address: score_vector(v, handoff, folder, SCORE_SCALE) for v in self.validators}
         accounts = {v.address: v.account for v in self.validators}
         outcome = self.committee.run_ballot(
             self.run.chain.operator,
@@ -334,7 +346,10 @@ class RoundRecorder:
             remote=tuple(self.remote),
             wait_seconds=self.run.config.committee.wait_seconds,
         )
-        far = outliers(outcome.reveals, outcome.medians)
+        by_address = {a.lower(): n for n, a in handoff.addresses.items()}
+        far = outliers(
+            outcome.reveals, outcome.medians, paid=[handoff.paid.get(by_address[a.lower()], 0) for a in order]
+        )
         names = {v.address: v.name for v in self.run.record.validators}
         status = {names[v]: "revealed" for v in outcome.revealed}
         status.update({names[v]: "missing reveal" for v in outcome.missing})

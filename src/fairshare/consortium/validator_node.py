@@ -4,8 +4,12 @@
 (never sent anywhere) and its validation rows, whose hash must be the one governance admitted. For every ballot
 that opens it waits for the round's hand-off file (``<handoff>/round-<r>.npz``, written by the coordinator: see
 ``validators``), values the updates with the round's method and seed, checks that its vector has one score per
-member of the ballot, commits during the commit phase and reveals once it is over. It keeps the salt in memory
-only: a validator restarted mid-ballot misses that ballot's reveal (and is named for it), nothing worse.
+member of the ballot, commits during the commit phase and reveals once it is over. Its vector is what its own
+settlement holds each member has earned less what the chain paid it (``validators.score_vector``): its
+measurements are kept round by round in its settlement log (``settlement`` in its file, by default
+``<data>.settlement.json`` beside its rows), so a restarted validator settles on from where it was, and rounds
+it missed are valued from their hand-off files first (``validators.Validator.catch_up``). It keeps the salt in
+memory only: a validator restarted mid-ballot misses that ballot's reveal (and is named for it), nothing worse.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from eth_account.signers.local import LocalAccount
 
 from fairshare.config import ValidatorNodeConfig
 from fairshare.consortium.setup import data_hash
-from fairshare.consortium.validators import Validator, read_handoff, score_vector
+from fairshare.consortium.validator_settlement import SettlementLog
+from fairshare.consortium.validators import Validator, handoff_path, read_handoff, score_vector
 from fairshare.errors import LedgerError
 from fairshare.learning.data import load_partition
-from fairshare.learning.logistic import LogisticRegression
 from fairshare.ledger import connect
 from fairshare.ledger.committee import CommitteeClient
 from fairshare.ledger.keystore import load_key_file
@@ -57,13 +61,10 @@ class ValidatorNode:
                 continue
             if head + 1 > int(e.args["commit_end"]):
                 continue
-            path = self.config.handoff / f"round-{int(e.args['round_id'])}.npz"
+            path = handoff_path(self.config.handoff, int(e.args["round_id"]))
             if not path.exists():
                 continue  # not handed over yet
-            handoff = read_handoff(path)
-            rows = self.validator.validation
-            model = LogisticRegression(rows.X.shape[1], rows.n_classes, l2=handoff.l2)
-            scores = score_vector(self.validator, model, handoff, SCORE_SCALE)
+            scores = score_vector(self.validator, read_handoff(path), self.config.handoff, SCORE_SCALE)
             if len(scores) != int(e.args["members"]):
                 say(f"ballot {ballot}: the hand-off has {len(scores)} members, the ballot {e.args['members']}; skipped")
                 self.done.add(ballot)
@@ -103,7 +104,8 @@ def serve_validator(
                 f"{config.data} hashes to {data_hash(rows).hex()[:16]}…, but governance admitted this validator with "
                 f"data {admitted.hex()[:16]}…; validate on the rows you committed to"
             )
-        node = ValidatorNode(config, account, committee, Validator("self", account, weight, rows))
+        log = SettlementLog(config.settlement or config.data.with_suffix(".settlement.json"), config.committee)
+        node = ValidatorNode(config, account, committee, Validator("self", account, weight, rows, log))
         say(f"validator {account.address} (weight {weight}) watching committee {config.committee}")
         made = 0
         while ballots is None or made < ballots:

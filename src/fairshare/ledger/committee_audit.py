@@ -56,7 +56,9 @@ def _weights_at(changes: list[tuple[int, str, int]], block: int) -> dict[str, in
     return {a: w for a, w in weights.items() if w > 0}
 
 
-def _check_ballot(b: Ballot, r: RoundRecord, changes: list[tuple[int, str, int]], problems: list[str]) -> RoundScoring:
+def _check_ballot(
+    b: Ballot, r: RoundRecord, changes: list[tuple[int, str, int]], paid: dict[str, int], problems: list[str]
+) -> RoundScoring:
     where = f"round {r.round_id} (ballot {b.ballot})"
     context = RoundContext(r.round_id, r.model_hash, r.method, r.params, r.seed, r.members)
     if context.hash() != b.context:
@@ -85,7 +87,7 @@ def _check_ballot(b: Ballot, r: RoundRecord, changes: list[tuple[int, str, int]]
         b.ballot,
         tuple(b.reveals),
         tuple(v for v in eligible if v not in b.reveals),
-        outliers(good, medians),
+        outliers(good, medians, paid=[paid.get(m.lower(), 0) for m in r.members]),
         bool(finalized.get("overturned", False)),
     )
 
@@ -109,14 +111,18 @@ def committee_check(
     }  # at most one finalized ballot per round: the log takes each round once
     problems: list[str] = []
     scoring: list[RoundScoring] = []
+    paid: dict[str, int] = {}  # each member's scores in earlier rounds, summed: what outliers are measured against
     for r in sorted(records, key=lambda r: r.round_id):
+        before = dict(paid)
+        for member, score in zip(r.members, r.scores, strict=True):
+            paid[member.lower()] = paid.get(member.lower(), 0) + max(int(score), 0)
         ballot = by_round.get(r.round_id)
         if ballot is None or ballot.finalized is None or ballot.finalized["block"] != r.block:
             scoring.append(RoundScoring(r.round_id, "single scorer"))
             if since and r.block > since[0]:
                 problems.append(f"round {r.round_id}: recorded without the committee's medians")
             continue
-        scoring.append(_check_ballot(ballot, r, changes, problems))
+        scoring.append(_check_ballot(ballot, r, changes, before, problems))
     committee_rounds = [s for s in scoring if s.scorer == "committee"]
     named = [f"round {s.round_id}: missing {', '.join(s.missing)}" for s in committee_rounds if s.missing] + [
         f"round {s.round_id}: outlier {', '.join(f'{v} ({d:.2f})' for v, d in s.outliers.items())}"

@@ -12,7 +12,8 @@ audit recomputes it, and the property tests pin the rules the payouts rely on:
 - a validator that is also a member is left out of its own entry's median.
 
 An *outlier* is a validator whose vector sits far from the medians, both absolutely and compared with its
-peers: its L1 distance to them is more than ``threshold`` (0.5) times the medians' L1 norm, and more than
+peers: its L1 distance to them is more than ``threshold`` (0.5) times the L1 norm of the members' pay so far
+(earlier scores plus these medians: see ``outliers``), and more than
 ``OUTLIER_RATIO`` (3) times the median distance of the other validators. The second condition keeps honest
 validators, who measure on different rows, from being named when every value is small (late rounds, where the
 honest disagreement alone is a large fraction of the medians). Outliers and missing reveals are named, not
@@ -69,11 +70,20 @@ def committee_medians(
 
 
 def outliers(
-    reveals: Mapping[str, Sequence[int]], medians: Sequence[int], threshold: float = OUTLIER_THRESHOLD
+    reveals: Mapping[str, Sequence[int]],
+    medians: Sequence[int],
+    threshold: float = OUTLIER_THRESHOLD,
+    paid: Sequence[int] | None = None,
 ) -> dict[str, float]:
-    """Validators far from the medians (see the module's rule), with their distance as a fraction of |medians|_1
-    (a zero median vector counts as norm 1)."""
-    norm = max(sum(abs(m) for m in medians), 1)
+    """Validators far from the medians (see the module's rule), with their distance as a fraction of
+    |paid + medians|_1 (a zero vector counts as norm 1).
+
+    ``paid`` is what each member was paid before the round (its earlier scores, summed): validators post what
+    they hold a member has earned in total less that, so a vector carries the validator's whole cumulative
+    disagreement, and it is measured against the members' cumulative pay, not against one late round's small
+    medians (which would name an honest validator every round for one early disagreement)."""
+    paid = paid if paid is not None else [0] * len(medians)
+    norm = max(sum(abs(m) + abs(p) for m, p in zip(medians, paid, strict=True)), 1)
     distance = {
         v: sum(abs(s - m) for s, m in zip(scores, medians, strict=True)) / norm for v, scores in reveals.items()
     }

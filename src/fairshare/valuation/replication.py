@@ -31,7 +31,7 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 
-__all__ = ["DIMS", "TABLES", "WIDTH", "effective_sizes", "record_fingerprints"]
+__all__ = ["DIMS", "TABLES", "WIDTH", "effective_sizes", "opaque_keys", "record_fingerprints"]
 
 TABLES = 12
 DIMS = 12
@@ -62,11 +62,28 @@ def record_fingerprints(X: np.ndarray, salt: bytes) -> np.ndarray:
 
 
 def _keys(fingerprints: np.ndarray | Collection[bytes]) -> list[list[bytes]]:
-    """Each record's keys: ``(m, K, 16)`` arrays have K keys per record, ``(m, 16)`` arrays and bytes one."""
+    """Each record's keys: ``(m, K, w)`` arrays have K keys of w bytes per record, ``(m, w)`` arrays and bytes
+    one."""
     if not isinstance(fingerprints, np.ndarray):
         return [[bytes(f)] for f in fingerprints]
-    records = fingerprints.reshape(len(fingerprints), -1, 16)
+    records = fingerprints.reshape(len(fingerprints), -1, fingerprints.shape[-1])
     return [[bytes(key) for key in record] for record in records]
+
+
+def opaque_keys(fingerprints: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The same fingerprints with every distinct key replaced by its index (``(m, K, 8)`` uint8, little-endian).
+
+    Records share an index exactly where they shared a key, so ``effective_sizes`` gives the same sizes for any
+    set of members; but an index is no salted hash of a row, so whoever holds them (a validator) cannot test
+    rows of its own against members' data. What is left is the overlap structure the sizes are made of.
+    """
+    index: dict[bytes, int] = {}
+    out = {}
+    for member, prints in fingerprints.items():
+        ids = [[index.setdefault(key, len(index)) for key in record] for record in _keys(prints)]
+        array = np.asarray(ids, dtype="<i8").reshape(len(ids), -1)
+        out[member] = array.view(np.uint8).reshape(len(ids), array.shape[1], 8)
+    return out
 
 
 def effective_sizes(
