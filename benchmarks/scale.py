@@ -33,7 +33,7 @@ from web3 import Web3
 
 from fairshare.governance import GovernanceClient, ProposalAction
 from fairshare.learning.data import Dataset, Standardizer, holdout, load_builtin, partition, save_partition
-from fairshare.learning.model import LogisticRegression
+from fairshare.learning.logistic import LogisticRegression
 from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
 from fairshare.learning.strategy import RoundUpdates
 from fairshare.ledger import GovernanceSettings, LedgerClient, audit, connect, deploy_consortium

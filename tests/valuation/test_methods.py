@@ -166,7 +166,7 @@ def test_prefix_sampling_is_efficient_and_exact_on_quadratic_games(spec) -> None
 def test_linear_games_value_prefixes_by_a_running_sum() -> None:
     from sklearn.datasets import make_classification
 
-    from fairshare.learning.model import LogisticRegression
+    from fairshare.learning.logistic import LogisticRegression
     from fairshare.valuation.game import make_game
 
     X, y = make_classification(n_samples=120, n_features=6, n_classes=3, n_informative=4, random_state=1)
