@@ -7,7 +7,7 @@
 # FAIRSHARE_SUPERLINK_PORT picks the SuperLink's port (default 19092; nodes use the next ports from +10).
 # FAIRSHARE_EXAMPLE=<consortium file> takes [data], [model], [training]... from another example (default
 # examples/healthcare.toml; examples/imaging.toml trains a PyTorch network), FAIRSHARE_MEMBERS="a b" names the
-# members (default: three hospitals), FAIRSHARE_ROUNDS the rounds to train (default 2).
+# members (default: three hospitals), FAIRSHARE_ROUNDS the rounds to train (default 3: value vests from round 3).
 # FAIRSHARE_SKIP_NODE=<member> leaves that member's node down, FAIRSHARE_NODE_TIMEOUT=<s> sets how long a round
 # waits for it ([federation] node_timeout_seconds): the operator then sees who is missing, and training stops.
 #
@@ -24,7 +24,7 @@ WORK="${1:-$(mktemp -d -t fairshare-federation-XXXX)}"
 PORT="${FAIRSHARE_SUPERLINK_PORT:-19092}"
 EXAMPLE="${FAIRSHARE_EXAMPLE:-examples/healthcare.toml}"
 NAME=$(sed -n 's/^name = "\(.*\)"/\1/p' "$EXAMPLE" | head -1)
-ROUNDS="${FAIRSHARE_ROUNDS:-2}"
+ROUNDS="${FAIRSHARE_ROUNDS:-3}"
 read -r -a MEMBERS <<< "${FAIRSHARE_MEMBERS:-st-marys northgate-clinic riverside-general}"
 mkdir -p "$WORK/coordinator"
 export FAIRSHARE_HOME="$WORK/coordinator/home"
