@@ -115,6 +115,7 @@ def federation_with_validator(tmp_path_factory: pytest.TempPathFactory, anvil_ur
         "FAIRSHARE_CHAIN_URL": anvil_url,
         DEPLOYER_KEY_ENV: ANVIL_DEV_KEY,
         "FAIRSHARE_VALIDATOR": "regional-auditor",
+        "FAIRSHARE_ROUNDS": "2",  # the validator's part in each round, not vesting, is what this run checks
         "COLUMNS": "200",
     }
     result = subprocess.run(

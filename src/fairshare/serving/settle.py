@@ -102,17 +102,22 @@ def settle(
         payable = [(t, r) for t, r in receipts if settled < t <= cap]
         if payable:
             due[key] = max(payable)
-    paid, txs = 0, []
-    items = list(due.items())
-    for start in range(0, len(items), KEYS_PER_TRANSACTION):
-        amount, tx = sink.settle(window_id, dict(items[start : start + KEYS_PER_TRANSACTION]))
-        paid += amount
-        txs.append(tx)
-    tx_hash = ",".join(txs)
+    paid, tx_hash = _in_batches(due, lambda batch: sink.settle(window_id, batch))
     store.close_settlement(settlement_id, tx_hash)
     return SettlementResult(
         settlement_id, paid, calls, tx_hash, resumed=len(due) < len(totals), billed=billed, window_id=window_id
     )
+
+
+def _in_batches(due: Mapping[bytes, Any], pay: Callable[[dict[bytes, Any]], tuple[int, str]]) -> tuple[int, str]:
+    """Pay ``due`` in transactions of at most ``KEYS_PER_TRANSACTION`` keys; the total paid and the hashes."""
+    paid, txs = 0, []
+    items = list(due.items())
+    for start in range(0, len(items), KEYS_PER_TRANSACTION):
+        amount, tx = pay(dict(items[start : start + KEYS_PER_TRANSACTION]))
+        paid += amount
+        txs.append(tx)
+    return paid, ",".join(txs)
 
 
 class RunningTotalSink(Protocol):
@@ -136,13 +141,7 @@ def settle_totals(store: UsageStore, sink: RunningTotalSink) -> SettlementResult
     receipts = store.settlement_key_receipts(settlement_id)
     totals = {key_source(k): max(t for t, _ in rs) for k, rs in receipts.items() if rs}
     due = {source: total for source, total in totals.items() if sink.settled_total(source) < total}
-    paid, txs = 0, []
-    items = list(due.items())
-    for start in range(0, len(items), KEYS_PER_TRANSACTION):
-        amount, tx = sink.settle(sid, dict(items[start : start + KEYS_PER_TRANSACTION]))
-        paid += amount
-        txs.append(tx)
-    tx_hash = ",".join(txs)
+    paid, tx_hash = _in_batches(due, lambda batch: sink.settle(sid, batch))
     store.close_settlement(settlement_id, tx_hash)
     return SettlementResult(settlement_id, paid, calls, tx_hash, resumed=len(due) < len(totals), billed=billed)
 
