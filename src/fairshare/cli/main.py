@@ -430,16 +430,6 @@ chain_app = typer.Typer(
 app.add_typer(chain_app, name="chain")
 
 
-def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so `kill` stops what Ctrl-C stops (and its child processes)."""
-    import signal
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 @chain_app.command("node")
 def chain_node(
     port: Annotated[int, typer.Option("--port")] = 8545,
