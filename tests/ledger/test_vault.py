@@ -203,17 +203,31 @@ def test_forged_and_doctored_receipts_revert(consortium, vault) -> None:
     assert vault.key(KEY).settled == 0
 
 
-def test_deposits_are_exact_and_anyone_may_top_up(consortium, vault) -> None:
+def test_deposits_are_exact_and_only_the_holder_tops_up(consortium, vault) -> None:
     c = consortium
     with pytest.raises(TransactionError, match="CreditVault: value differs from amount"):
         c.chain.send(c.outsider, vault.vault, "deposit", KEY, 10, value=9)
     with pytest.raises(LedgerError, match="a deposit must be positive"):
         vault.deposit(c.outsider, KEY, 0)
     vault.deposit(c.outsider, KEY, 10)
-    vault.deposit(c.members[0], KEY, 5)  # a gift: refunds still go to the first depositor
+    vault.deposit(c.outsider, KEY, 5)
     state = vault.key(KEY)
     assert (state.holder, state.deposited, state.held) == (c.outsider.address, 15, 15)
     assert [e.args["deposited"] for e in vault.events("Deposited")] == [10, 15]
+
+
+def test_a_front_runner_cannot_take_a_customers_credit_as_its_refund(consortium, vault) -> None:
+    """The attacker sees a customer's first deposit for a key pending and deposits 1 unit to the key first. If
+    others could top the key up, the attacker would be its holder and the customer's credit its refund."""
+    c = consortium
+    attacker, customer = c.outsider, c.members[0]
+    vault.deposit(attacker, KEY, 1)
+    with pytest.raises(TransactionError, match="CreditVault: this key belongs to another holder"):
+        vault.deposit(customer, KEY, 10**6)
+    vault.request_refund(attacker, KEY)
+    c.chain.mine(vault.refund_notice())
+    amount, _ = vault.refund(attacker, KEY)
+    assert amount == 1 and vault.key(KEY).deposited == 1  # the attacker gets back only its own unit
 
 
 def test_governance_sets_the_refund_notice(consortium, vault) -> None:

@@ -72,11 +72,15 @@ class VaultMachine(RuleBasedStateMachine):
             return 0
         return self.deposited[k] - self.billed[k]
 
-    @rule(k=st.integers(0, KEYS - 1), amount=st.integers(1, 10**6), gift=st.booleans())
-    def deposit(self, k: int, amount: int, gift: bool) -> None:
-        payer = self.customers[(k + 1) % KEYS] if gift and self.deposited[k] else self.customers[k]
+    @rule(k=st.integers(0, KEYS - 1), amount=st.integers(1, 10**6), stranger=st.booleans())
+    def deposit(self, k: int, amount: int, stranger: bool) -> None:
+        payer = self.customers[(k + 1) % KEYS] if stranger and self.deposited[k] else self.customers[k]
         if self.refunded[k]:
             with pytest.raises(TransactionError, match="CreditVault: this key was refunded and is closed"):
+                self.vault.deposit(payer, self.keys[k], amount)
+            return
+        if payer != self.customers[k]:  # only a key's holder tops it up
+            with pytest.raises(TransactionError, match="CreditVault: this key belongs to another holder"):
                 self.vault.deposit(payer, self.keys[k], amount)
             return
         self.vault.deposit(payer, self.keys[k], amount)

@@ -5,7 +5,7 @@
 @notice Customers' prepaid API credit, held on chain until it is either settled into the revenue split
         or refunded to the customer. Nothing leaves the vault any other way.
 @dev A key is keccak256 of an API key id ("fairshare:api-key:<id>"). Its first depositor is its holder,
-     the only account a refund can go to; anyone may top a key up. Per key, always:
+     the only account a refund can go to and the only one that may top the key up. Per key, always:
      deposited == settled + refunded + held, and settled never exceeds deposited - refunded. A refund
      closes its key: later calls need a new key (so running totals never straddle a refund).
      Settlement moves the growth of a key's running total billed (as signed in the operator's receipts)
@@ -236,7 +236,8 @@ def receipt_leaf(receipt: Receipt) -> bytes32:
 @nonreentrant
 def deposit(key: bytes32, amount: uint256):
     """
-    @notice Buy credit for an API key; the first depositor becomes the key's holder (refunds go to it).
+    @notice Buy credit for an API key; the first depositor becomes the key's holder (refunds go to it, and
+            only it may top the key up).
     @dev Native coin: msg.value must equal `amount`. ERC-20: approve first; it must arrive in full.
     @param key keccak256 of the API key id.
     @param amount Amount in the smallest unit.
@@ -244,8 +245,12 @@ def deposit(key: bytes32, amount: uint256):
     assert amount > 0, "CreditVault: nothing deposited"
     assert key != empty(bytes32), "CreditVault: empty key"
     assert self.refunded[key] == 0, "CreditVault: this key was refunded and is closed; buy credit for a new key"
+    holder: address = self.holder[key]
+    # Only the holder tops a key up: otherwise whoever deposits 1 unit first (front-running a customer's
+    # first deposit) would be the holder and take the customer's credit back as its refund.
+    assert holder == empty(address) or holder == msg.sender, "CreditVault: this key belongs to another holder"
     self._take(amount, msg.value)
-    if self.holder[key] == empty(address):
+    if holder == empty(address):
         self.holder[key] = msg.sender
     self.deposited[key] += amount
     self.total_deposited += amount
