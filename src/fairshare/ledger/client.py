@@ -8,7 +8,7 @@ contract only lets grow, so a repeated settlement is refused, not paid.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,26 @@ from fairshare.ledger.contracts import compiled
 from fairshare.ledger.deploy import Deployment, check_same_chain, contract_at
 from fairshare.ledger.events import EventIndex, IndexedEvent
 
-__all__ = ["MAX_SOURCES", "Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent"]
+__all__ = ["MAX_SOURCES", "Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent", "growth_due"]
 
 MAX_SOURCES = 64
 """Revenue sources one distribution transaction takes (RevenueShares.MAX_SOURCES)."""
+
+
+def growth_due(totals: Mapping[bytes, int], settled_total: Callable[[bytes], int]) -> int:
+    """What a settlement of running ``totals`` pays: each source's growth over what was settled for it before.
+
+    A total that does not grow is refused here, before sending, with the reason the contract would give."""
+    amount = 0
+    for source, total in totals.items():
+        settled = settled_total(source)
+        if total <= settled:
+            raise TransactionError(
+                f"source {source.hex()[:16]}… is already settled up to {settled}; a running total of {total} "
+                "would pay revenue twice"
+            )
+        amount += total - settled
+    return amount
 
 
 @dataclass(frozen=True)
@@ -184,15 +200,7 @@ class LedgerClient:
             raise LedgerError("a settlement needs at least one revenue source")
         if len(totals) > MAX_SOURCES:
             raise LedgerError(f"a settlement takes at most {MAX_SOURCES} sources per transaction; got {len(totals)}")
-        amount = 0
-        for source, total in totals.items():
-            settled = self.settled_total(source)
-            if total <= settled:
-                raise TransactionError(
-                    f"source {source.hex()[:16]}… is already settled up to {settled}; a running total of {total} "
-                    "would pay revenue twice"
-                )
-            amount += total - settled
+        amount = growth_due(totals, self.settled_total)
         args = (settlement_id, list(totals), list(totals.values()))
         if self.token is None:
             receipt = self.chain.send(

@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from fairshare.errors import LedgerError, TransactionError
+from fairshare.errors import LedgerError
 from fairshare.ledger.chain import Chain
+from fairshare.ledger.client import growth_due
 from fairshare.ledger.deploy import Deployment, contract_at
 from fairshare.ledger.entitlements import (
     CHUNK,
@@ -114,15 +115,7 @@ class RootsClient:
         transaction hash, gas). The contract refuses a total that does not grow, so a retry cannot pay twice."""
         if not totals or len(totals) > MAX_SOURCES:
             raise LedgerError(f"a settlement takes 1 to {MAX_SOURCES} revenue sources; got {len(totals)}")
-        amount = 0
-        for source, total in totals.items():
-            settled = self.settled_total(source)
-            if total <= settled:
-                raise TransactionError(
-                    f"source {source.hex()[:16]}… is already settled up to {settled}; a running total of {total} "
-                    "would pay revenue twice"
-                )
-            amount += total - settled
+        amount = growth_due(totals, self.settled_total)
         token = self.deployment.token
         if token:
             erc20 = self.chain.w3.eth.contract(address=Web3.to_checksum_address(token), abi=_ERC20_APPROVE)
