@@ -106,6 +106,8 @@ class _Valued:
     vested: tuple[str, ...]
     sizes: dict[str, float]
     rejected: dict[str, str]
+    recorder: str
+    """Who records the round: "roots" (EntitlementRoots), "committee" (the validators) or "single scorer"."""
     handoff: Path | None = None
 
 
@@ -197,8 +199,9 @@ class RoundRecorder:
             self.past[member] = self.past.get(member, 0.0) + value
         settled = self.settlement.settle(valuation.values, valuation.flags)
         rejected = dict(failure.split(": ", 1) for failure in updates.failures)
+        recorder = self._recorder()
         handoff = None
-        if self.validators:
+        if recorder == "committee":
             handoff = handoff_path(self.run.paths.root / "rounds", updates.round)
             write_handoff(
                 handoff,
@@ -214,10 +217,18 @@ class RoundRecorder:
                     self._paid(updates.round),
                 ),
             )
-        self.valued[updates.round] = _Valued(valuation, settled.credited, settled.vested, sizes, rejected, handoff)
+        self.valued[updates.round] = _Valued(
+            valuation, settled.credited, settled.vested, sizes, rejected, recorder, handoff
+        )
         if self.progress is not None:
             self.progress("valuation", len(updates.updates), len(updates.updates))
         return new_params
+
+    def _recorder(self) -> str:
+        """Decided once per round: payouts by roots (governance's choice) override the committee."""
+        if self.run.roots_mode():
+            return "roots"
+        return "committee" if self.committee is not None else "single scorer"
 
     def _paid(self, round_id: int) -> dict[str, int]:
         """Each member's scores recorded on chain before ``round_id``, summed (what the validators deduct)."""
@@ -250,7 +261,7 @@ class RoundRecorder:
         digest = params_hash(result.params)
         save_model(self.run.paths.model_file(result.round), result.params)
         members = sorted(valuation.values)
-        scorer = "committee" if self.committee is not None and not self.run.roots_mode() else "single scorer"
+        scorer = "committee" if valued.recorder == "committee" else "single scorer"
         params_text = json.dumps(
             {
                 "values": valuation.values,
@@ -268,11 +279,11 @@ class RoundRecorder:
             sort_keys=True,
             default=str,
         )
-        if len(params_text.encode()) > 2048 and self.committee is not None:
+        if len(params_text.encode()) > 2048 and valued.recorder == "committee":
             raise LearningError(f"round {result.round}: the round's parameters exceed the log's 2048 bytes")
         validators: dict[str, str] = {}
         scores = [round(valued.credited[m] * SCORE_SCALE) for m in members]
-        if self.run.roots_mode():
+        if valued.recorder == "roots":
             path = self._record_file(result.round)
             path.write_text(params_text)
             _, tx = record_epoch(
@@ -290,7 +301,7 @@ class RoundRecorder:
                 scores={self.addresses[m]: s for m, s in zip(members, scores, strict=True)},
                 progress=self.progress,
             )
-        elif self.committee is None:
+        elif valued.recorder == "single scorer":
             tx = self.run.ledger.record_round(
                 self.run.chain.operator,
                 round_id=result.round,
