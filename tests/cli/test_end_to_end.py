@@ -162,3 +162,23 @@ def test_a_demo_paid_out_by_merkle_roots_ends_with_audit_ok(tmp_path: Path) -> N
     tampered = fairshare("audit", "--json", home=tmp_path / "home", check=False)
     failed = {c["name"] for c in json.loads(tampered.stdout)["checks"] if not c["ok"]}
     assert tampered.returncode == 2 and failed == {"round records on disk match chain"}
+
+
+def test_a_roots_run_with_validators_records_rounds_too_large_for_the_committees_log(tmp_path: Path) -> None:
+    """Payouts by roots override the validators' committee, whose round log holds 2048 bytes of parameters: 25
+    members' record is larger, and must go to the roots (beside the model, its hash on chain) without a hand-off."""
+    config = tmp_path / "roots.toml"
+    text = (REPO / "examples" / "healthcare.toml").read_text()
+    config.write_text(text.replace("[revenue]\n", '[revenue]\npayout = "roots"\n', 1))
+    home = tmp_path / "home"
+    result = fairshare("demo", "--config", str(config), "--members", "25", "--rounds", "1", home=home)
+    assert "audit OK" in result.stdout
+    from fairshare.consortium.session import open_run
+
+    run = open_run(home)
+    try:
+        (record,) = run.ledger.rounds()
+        assert len(record.members) == 25 and json.loads(run.paths.model_file(1).with_suffix(".record.json").read_text())
+        assert not (run.paths.root / "rounds").exists()  # nobody was handed a round the roots record
+    finally:
+        run.chain.close()
