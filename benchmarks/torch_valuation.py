@@ -114,7 +114,13 @@ def updates_of(model: Model, spec: ModelSpec | None, params, members: list[Membe
 
 
 def batched_row(
-    label: str, spec: ModelSpec, dataset: str, threads: int = 1, n: int = 10, warm_rounds: int = 2
+    label: str,
+    spec: ModelSpec,
+    dataset: str,
+    threads: int = 1,
+    n: int = 10,
+    warm_rounds: int = 2,
+    compiled: bool = False,
 ) -> dict[str, object]:
     pool, val, _ = splits(dataset)
     model = build_model(spec)
@@ -128,7 +134,10 @@ def batched_row(
         )
     updates = updates_of(model, spec, params, members, 99)
     masks = ((np.arange(1, 2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
-    batched = make_game(model, params, updates, sizes, val.X, val.y)
+    fast_model = build_model(ModelSpec(**{**spec.__dict__, "compile": True})) if compiled else model
+    started = time.perf_counter()  # a game evaluates v(empty) when made: torch.compile runs then, once per process
+    batched = make_game(fast_model, params, updates, sizes, val.X, val.y)
+    compile_seconds = time.perf_counter() - started if compiled else 0.0
     looped = make_game(OnePassPerCoalition(model), params, updates, sizes, val.X, val.y)
     t0, c0 = time.perf_counter(), time.process_time()
     fast = batched.value(masks)
@@ -137,8 +146,9 @@ def batched_row(
     t2, c2 = time.perf_counter(), time.process_time()
     torch.set_num_threads(1)  # the default ([model] threads) for everything after
     row = {
-        "case": f"{label} {threads} thread{'s' if threads > 1 else ''}",
+        "case": f"{label} {threads} thread{'s' if threads > 1 else ''}{' compiled' if compiled else ''}",
         "threads": threads,
+        "compile_seconds": compile_seconds,
         "coalitions": len(masks),
         "validation_rows": len(val.y),
         "parameters": sum(int(p.size) for p in params),
@@ -370,6 +380,8 @@ def summary(result: dict[str, list[dict[str, object]]]) -> dict[str, object]:
         "batched_cpu_speedup_cnn": batched["cnn digits 1 thread"]["cpu_speedup"],
         "batched_speedup_cnn_2_threads": batched["cnn digits 2 threads"]["speedup"],
         "batched_speedup_mlp": batched["mlp credit 1 thread"]["speedup"],
+        "batched_speedup_cnn_compiled": batched["cnn digits 1 thread compiled"]["speedup"],
+        "batched_cpu_speedup_cnn_compiled": batched["cnn digits 1 thread compiled"]["cpu_speedup"],
         "batched_max_abs_difference": max(float(r["max_abs_difference"]) for r in result["batched"]),
         "cnn_n10_exact_seconds_per_round_max": pick("exact_seconds_max"),
         "cnn_n10_exact_cpu_seconds_per_round_max": pick("exact_cpu_seconds_max"),
@@ -400,6 +412,7 @@ def main() -> int:
             batched_row("cnn digits", CNN, "digits", threads=1),
             batched_row("cnn digits", CNN, "digits", threads=2),
             batched_row("mlp credit", MLP, "credit", threads=1),
+            batched_row("cnn digits", CNN, "digits", threads=1, compiled=True),
         ],
         "cnn": cnn_rows(rounds, ("zero_free_rider", "label_flip") if args.quick else SCENARIOS),
         "cnn_n50": [cnn_n50_row(2 if args.quick else 3)],

@@ -97,3 +97,15 @@ def test_value_round_on_a_network_pays_the_deployed_model(round_setting, method:
     )
     paid = sum(v for m, v in valuation.values.items() if valuation.weights[m] > 0)
     assert paid == pytest.approx(gained, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_a_compiled_batched_pass_gives_the_same_values(round_setting) -> None:
+    """``[model] compile = true``: torch.compile'd once (padded chunks keep one shape), same game to 1e-6."""
+    model, start, updates, sizes, val = round_setting
+    compiled = build_model(ModelSpec(**{**CNN.__dict__, "compile": True}))
+    masks = all_masks(5)
+    looped = make_game(OnePassPerCoalition(model), start, updates, sizes, val.X, val.y).value(masks)
+    game = make_game(compiled, start, updates, sizes, val.X, val.y)
+    np.testing.assert_allclose(game.value(masks), looped, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(game.value(masks[7:9]), looped[7:9], rtol=0, atol=1e-6)  # a short, padded chunk

@@ -158,6 +158,7 @@ def model_spec(config: ConsortiumConfig, n_features: int, n_classes: int) -> Mod
         momentum=model.momentum,
         valuation_memory_mb=model.valuation_memory_mb,
         threads=model.threads,
+        compile=model.compile,
         source=config.source,
     )
 

@@ -143,6 +143,7 @@ def _build(spec: ModelSpec) -> Model:
         momentum=spec.momentum,
         valuation_memory_mb=spec.valuation_memory_mb,
         threads=spec.threads,
+        compiled=spec.compile,
         spec=spec,
     )
 

@@ -138,6 +138,7 @@ class ModelSpec:
     momentum: float = 0.0
     valuation_memory_mb: int = 256
     threads: int = 1
+    compile: bool = False
     source: str = ""
 
     def to_json(self) -> str:

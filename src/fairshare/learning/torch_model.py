@@ -52,6 +52,7 @@ class TorchModel(LogitClassifier):
         momentum: float = 0.0,
         valuation_memory_mb: int = 256,
         threads: int = 1,
+        compiled: bool = False,
         spec: ModelSpec | None = None,
     ) -> None:
         self.factory = factory
@@ -63,6 +64,10 @@ class TorchModel(LogitClassifier):
         self.optimiser = optimiser
         self.momentum = momentum
         self.valuation_memory_mb = valuation_memory_mb
+        self.compiled = compiled
+        """Compile the batched pass (``torch.compile``); valuation then pads every chunk to one size, so the
+        network is compiled once per process rather than once per chunk shape."""
+        self._batched: Callable[..., torch.Tensor] | None = None
         self.device = _device()
         # torch's intra-op thread count is process-wide: the consortium's [model] threads sets it for the process
         torch.set_num_threads(threads)
@@ -133,12 +138,15 @@ class TorchModel(LogitClassifier):
         no Python loop over the parameter sets.
         """
         self.module.eval()
+        if self._batched is None:
 
-        def forward(*params: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.module, dict(zip(self.names, params, strict=True)), (X,))
+            def forward(inputs: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+                return functional_call(self.module, dict(zip(self.names, params, strict=True)), (inputs,))
 
+            batched = torch.vmap(forward, in_dims=(None, *([0] * len(self.names))))
+            self._batched = torch.compile(batched, dynamic=False) if self.compiled else batched
         with torch.no_grad():
-            return torch.vmap(forward)(*stacked)
+            return self._batched(X, *stacked)
 
     def coalition_bytes(self, m: int) -> int:
         """Rough memory of one parameter set evaluated on ``m`` rows: its parameters and every layer's output

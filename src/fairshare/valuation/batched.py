@@ -66,17 +66,22 @@ def batched_evaluator(
     ]
     inputs = predictor.inputs(X)
     block = chunk_size(predictor, len(X))
+    pad = bool(getattr(predictor, "compiled", False))  # one chunk shape: a compiled pass is compiled once
 
     def evaluate(masks: np.ndarray) -> np.ndarray:
         out = np.empty(len(masks))
         for start in range(0, len(masks), block):
-            chunk = torch.as_tensor(masks[start : start + block], dtype=torch.float64, device=device)
+            rows = masks[start : start + block]
+            if pad and len(rows) < block:
+                rows = np.concatenate([rows, np.zeros((block - len(rows), rows.shape[1]), dtype=rows.dtype)])
+            chunk = torch.as_tensor(rows, dtype=torch.float64, device=device)
             stacked = [
                 (g + (chunk @ d).reshape(len(chunk), *g.shape)).to(torch.float32)
                 for g, d in zip(base, scaled, strict=True)
             ]
             logits = predictor.batched_logits(stacked, inputs).to("cpu", torch.float64).numpy()
-            out[start : start + len(chunk)] = utility(logits, np.broadcast_to(y, (len(chunk), len(y))))
+            done = min(block, len(masks) - start)
+            out[start : start + done] = utility(logits[:done], np.broadcast_to(y, (done, len(y))))
         return out
 
     return evaluate
