@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-# The tests cover PyTorch models too: they need the torch extra (CPU build, ~200 MB); the demo does not.
+# The tests cover PyTorch models and Flower's Simulation Engine too: they need the torch extra (CPU build,
+# ~200 MB) and the simulation extra (Ray, ~70 MB); the demo needs neither.
 $(TORCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,torch]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,torch,simulation]'
 	@touch $(TORCH_STAMP)
 
 demo: $(STAMP)

@@ -1,99 +1,108 @@
-"""Flower's Simulation Engine (Ray backend) against fairshare's in-process Grid: the same ServerApp and ClientApp.
+"""fairshare's own ServerApp and ClientApp on Flower's Simulation Engine (Ray) against the in-process Grid.
 
-    python benchmarks/runtimes.py [--nodes 100 1000] [--json FILE]
+    python benchmarks/runtimes.py [--members 10 100 1000] [--rounds 2] [--json FILE]
 
-A deliberately light ClientApp (adds 0.01 to a 21x4 model: the cost of a member's local training here is a few
-milliseconds) and Flower's FedAvg ServerApp over N nodes for 2 rounds, so what is measured is the runtime's own
-cost per message. Each runtime runs in its own subprocess. Ray needs the optional extra
-(``pip install -e ".[simulation]"``); without it that column says so.
+For each size, the same federation (generated data, 40 rows per member, logistic regression, one local epoch,
+FedAvg as the round hook: no valuation or chain, so what is measured is training and the runtime) runs on both
+runtimes in this process, one after the other. Reported per runtime: seconds per round (mean of the rounds after
+the first, whose start-up differs: Ray starts its workers, the in-process runner decrypts nothing), the first
+round, and the whole call. The two must release the same models: the script checks that the final model hashes
+agree and says so. Ray needs the optional extra (``pip install -e ".[simulation]"``); without it that column
+says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import re
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-APP = """
-import os, sys, time, logging
-os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
 import numpy as np
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
-from flwr.clientapp import ClientApp
-from flwr.serverapp import Grid, ServerApp
-from flwr.serverapp.strategy import FedAvg
 
-mode, N = sys.argv[1], int(sys.argv[2])
-client = ClientApp()
+from fairshare.learning.data import Standardizer, holdout, load_builtin, partition, save_partition
+from fairshare.learning.logistic import LogisticRegression
+from fairshare.learning.model import params_hash
+from fairshare.learning.runner import FederationSpec, MemberSpec, run_federation
+from fairshare.learning.serverapp import RoundResult
+from fairshare.learning.simulation import run_on_simulation_engine
+from fairshare.learning.strategy import RoundUpdates, fedavg
 
-@client.train()
-def train(msg: Message, context: Context) -> Message:
-    arrays = [a + 0.01 for a in msg.content["arrays"].to_numpy_ndarrays()]
-    content = RecordDict({"arrays": ArrayRecord(arrays), "metrics": MetricRecord({"num-examples": 50})})
-    return Message(content=content, reply_to=msg)
+ROWS_PER_MEMBER = 40
 
-server = ServerApp()
 
-@server.main()
-def main(grid: Grid, context: Context) -> None:
-    strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=N, min_available_nodes=N)
+def federation(members: int, rounds: int, folder: Path) -> FederationSpec:
+    pool, validation, test = holdout(load_builtin("synthetic"), 0.01, 0.01, seed=0)
+    scaler = Standardizer.fit(validation)
+    pool = pool.subset(np.arange(members * ROWS_PER_MEMBER))
+    specs = []
+    for k, part in enumerate(partition(scaler.transform(pool), [1.0] * members, None, seed=0)):
+        path = folder / f"m{k:04d}.npz"
+        save_partition(part, path)
+        specs.append(MemberSpec(name=f"m{k:04d}", data_path=path))
+    model = LogisticRegression(pool.X.shape[1], pool.n_classes)
+    return FederationSpec(model, specs, rounds, 1, 0.1, 16, 0, scaler.transform(test))
+
+
+def measure(runtime: str, spec: FederationSpec) -> dict[str, object]:
+    marks: list[float] = []
+
+    def on_round(_: RoundResult) -> None:
+        marks.append(time.perf_counter())
+
+    def hook(updates: RoundUpdates):
+        return fedavg(updates.global_params, updates.updates)
+
     started = time.perf_counter()
-    strategy.start(grid=grid, initial_arrays=ArrayRecord([np.zeros((21, 4))]), num_rounds=2)
-    print(f"ROUNDS {time.perf_counter() - started:.3f}", flush=True)
-
-logging.getLogger("flwr").setLevel(logging.ERROR)
-if mode == "ray":
-    from flwr.simulation import run_simulation
-    run_simulation(server_app=server, client_app=client, num_supernodes=N,
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}})
-else:
-    from flwr.common.constant import SUPERLINK_NODE_ID
-    from flwr.supercore.task_identity import TaskIdentity
-    from fairshare.learning.runner import InProcessGrid
-    contexts = {i: Context(run_id=1, node_id=i, node_config={}, state=RecordDict(), run_config={})
-                for i in range(1, N + 1)}
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
-    server(InProcessGrid(client, contexts, 1),
-           Context(1, SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}))
-"""
-
-
-def measure(mode: str, nodes: int) -> dict[str, object]:
-    started = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    done = subprocess.run(
-        [sys.executable, "-c", APP, mode, str(nodes)], capture_output=True, text=True, timeout=1200, env=env
-    )
-    wall = time.perf_counter() - started
-    found = re.search(r"ROUNDS ([0-9.]+)", done.stdout)
-    if done.returncode != 0 or found is None:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"runtime": mode, "nodes": nodes, "error": last}
-    return {"runtime": mode, "nodes": nodes, "rounds_seconds": float(found.group(1)), "process_seconds": wall}
+    run = run_federation if runtime == "in-process" else run_on_simulation_engine
+    result = run(spec, hook, on_round=on_round)
+    total = time.perf_counter() - started
+    rounds = np.diff([started, *marks])
+    return {
+        "runtime": runtime,
+        "members": len(spec.members),
+        "first_round_seconds": float(rounds[0]),
+        "round_seconds": float(np.mean(rounds[1:])) if len(rounds) > 1 else float(rounds[0]),
+        "call_seconds": total,
+        "model": params_hash(result.params),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--members", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rows = [measure(mode, n) for n in args.nodes for mode in ("inprocess", "ray")]
-    for r in rows:
-        if "error" in r:
-            print(f"{r['runtime']:>9} {r['nodes']:>5} nodes: unavailable ({r['error']})")
-        else:
-            print(
-                f"{r['runtime']:>9} {r['nodes']:>5} nodes: 2 rounds in {r['rounds_seconds']:7.2f} s "
-                f"(process {r['process_seconds']:6.2f} s)"
-            )
+    runtimes = ["in-process"] + (["simulation"] if importlib.util.find_spec("ray") else [])
+    if len(runtimes) == 1:
+        print("simulation: unavailable (pip install -e '.[simulation]')")
+    rows = []
+    print(f"{'members':>8} | {'runtime':<10} | {'s/round':>8} | {'first round':>11} | {'call':>8} | same model")
+    for members in args.members:
+        with tempfile.TemporaryDirectory() as folder:
+            spec = federation(members, args.rounds, Path(folder))
+            measured = [measure(r, spec) for r in runtimes]
+        for row in measured:
+            row["same_model"] = row["model"] == measured[0]["model"]
+            rows.append(row)
+            cells = [
+                f"{row['round_seconds']:8.2f}",
+                f"{row['first_round_seconds']:11.2f}",
+                f"{row['call_seconds']:8.2f}",
+            ]
+            print(f"{members:>8} | {row['runtime']:<10} | {' | '.join(cells)} | {'yes' if row['same_model'] else 'NO'}")
+        if len(measured) == 2:
+            ratio = measured[1]["round_seconds"] / measured[0]["round_seconds"]
+            print(f"{'':>8}   simulation / in-process per round: {ratio:.1f}x")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-    return 0
+        machine = {"cpus": os.cpu_count(), "load": os.getloadavg()}
+        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    return 0 if all(r["same_model"] for r in rows) else 1
 
 
 if __name__ == "__main__":

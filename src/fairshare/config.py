@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar, get_args
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -125,12 +125,28 @@ class ModelSettings(_Strict):
         return self
 
 
+Runtime = Literal["in-process", "simulation"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+
+
+def check_runtime(value: str) -> str:
+    """A training runtime given on the command line, refused by name before anything is created."""
+    if value not in RUNTIMES:
+        raise ConfigError(f"unknown training runtime {value!r}; expected one of {', '.join(RUNTIMES)}")
+    return value
+
+
 class TrainingSettings(_Strict):
     rounds: Annotated[int, Field(ge=1, le=1000)] = 8
     local_epochs: Annotated[int, Field(ge=1, le=100)] = 2
     learning_rate: Annotated[float, Field(gt=0)] = 0.1
     batch_size: Annotated[int, Field(ge=1)] = 32
     seed: int = 0
+    runtime: Runtime = "in-process"
+    """Where members' ClientApps run when the coordinator holds their keys: "in-process" (one process, fastest
+    on a few cores) or "simulation" (Flower's Simulation Engine, one Ray virtual node per member; needs the
+    ``simulation`` extra; for many cores or a Ray cluster). Members on their own machines use
+    ``fairshare train --federation`` instead."""
 
 
 class ValuationSettings(_Strict):

@@ -67,6 +67,25 @@ def test_a_second_demo_on_the_same_chain_leaves_the_first_intact(demo) -> None:
     assert len(list((first_run / "models").glob("round-*.npz"))) == 3
 
 
+def test_the_simulation_engine_runs_the_same_loop_to_the_same_models(demo, tmp_path: Path) -> None:
+    """`--runtime simulation`: members' ClientApps on Flower's Simulation Engine (Ray), signed, valued, recorded."""
+    pytest.importorskip("ray", reason="the Simulation Engine needs the simulation extra (make test installs it)")
+    _, in_process = demo
+    out = tmp_path / "out"
+    result = fairshare("demo", "--rounds", "3", "--runtime", "simulation", "--out", str(out), home=tmp_path / "home")
+    assert "audit OK" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["model_hash"] for r in summary["rounds"]] == [r["model_hash"] for r in in_process["rounds"]]
+    assert [m["payout"] for m in summary["members"]] == [m["payout"] for m in in_process["members"]]
+
+
+def test_an_unknown_runtime_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    result = fairshare("demo", "--runtime", "ray-cluster", home=tmp_path / "home", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "unknown training runtime 'ray-cluster'; expected one of in-process, simulation" in result.stderr
+    assert not (tmp_path / "home").exists()
+
+
 def test_a_tampered_model_artifact_fails_the_audit(tmp_path: Path) -> None:
     fairshare("demo", "--rounds", "2", "--members", "3", home=tmp_path)
     run = next((tmp_path / "runs" / "healthcare").glob("*"))

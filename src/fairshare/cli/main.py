@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fairshare.errors import FairshareError, GovernanceError
+from fairshare.errors import ConfigError, FairshareError, GovernanceError
 
 __all__ = ["app", "main"]
 
@@ -40,6 +40,14 @@ ChainOption = Annotated[
     str | None,
     typer.Option("--chain", help="Ethereum JSON-RPC URL; default: the consortium file's, else the embedded chain."),
 ]
+RuntimeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--runtime",
+        help="Where members' ClientApps run: in-process (default) or simulation (Flower's Simulation Engine, Ray; "
+        "needs the simulation extra). Default: the consortium file's [training] runtime.",
+    ),
+]
 KeyOption = Annotated[
     Path | None,
     typer.Option("--key", help="Sign with this key file instead (a member that keeps its own account key)."),
@@ -58,6 +66,7 @@ def demo(
     config: Annotated[Path, typer.Option("--config", help="Consortium file (TOML).")] = DEFAULT_CONFIG,
     members: Annotated[int | None, typer.Option("--members", help="Use this many members.")] = None,
     rounds: Annotated[int | None, typer.Option("--rounds", help="Training rounds.")] = None,
+    runtime: RuntimeOption = None,
     chain: ChainOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write summary.json into this folder.")] = None,
     home: HomeOption = _default_home(),  # noqa: B008
@@ -67,7 +76,13 @@ def demo(
     from fairshare.consortium.demo import run_demo
 
     summary = run_demo(
-        config_path=config, home=home, members=members, rounds=rounds, chain_url=chain, view=display.LiveView(console)
+        config_path=config,
+        home=home,
+        members=members,
+        rounds=rounds,
+        runtime=runtime,
+        chain_url=chain,
+        view=display.LiveView(console),
     )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -105,6 +120,7 @@ def train(
             "written by `fairshare coordinator start`); default: all members in this process.",
         ),
     ] = None,
+    runtime: RuntimeOption = None,
     consortium: ConsortiumOption = None,
     home: HomeOption = _default_home(),  # noqa: B008
 ) -> None:
@@ -116,8 +132,10 @@ def train(
     run = open_run(home, consortium)
     view = display.LiveView(console)
     if federation is None:
-        train_run(run, rounds=rounds, view=view)
+        train_run(run, rounds=rounds, view=view, runtime=runtime)
         return
+    if runtime is not None:
+        raise ConfigError("--runtime is for members' nodes in this process; --federation trains over their own nodes")
     from fairshare.consortium.federation import train_over_federation
     from fairshare.consortium.report import member_balances
 

@@ -76,9 +76,10 @@ def run_demo(
     members: int | None = None,
     rounds: int | None = None,
     chain_url: str | None = None,
+    runtime: str | None = None,
 ) -> dict[str, object]:
     started = time.perf_counter()
-    config = resolve_config(config_path, members=members, rounds=rounds)
+    config = resolve_config(config_path, members=members, rounds=rounds, runtime=runtime)
     config, notes = scaled_for(config)
     view.stage(
         f"Consortium {config.name!r}: {len(config.members)} members",

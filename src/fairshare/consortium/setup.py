@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 from eth_utils import to_checksum_address
 
-from fairshare.config import ConsortiumConfig, DataSettings, MemberSettings, load_config, save_config, with_members
+from fairshare.config import (
+    ConsortiumConfig,
+    DataSettings,
+    MemberSettings,
+    check_runtime,
+    load_config,
+    save_config,
+    with_members,
+)
 from fairshare.consortium.workspace import (
     MemberAccount,
     RunPaths,
@@ -207,15 +215,22 @@ def _validator_accounts(
     return accounts
 
 
-def resolve_config(config_path: Path, members: int | None = None, rounds: int | None = None) -> ConsortiumConfig:
+def resolve_config(
+    config_path: Path, members: int | None = None, rounds: int | None = None, runtime: str | None = None
+) -> ConsortiumConfig:
     """The consortium file with command-line overrides applied."""
     config = load_config(config_path)
     if members is not None:
         config = with_members(config, members)
+    training: dict[str, object] = {}
     if rounds is not None:
         if rounds < 1:
             raise ConfigError(f"--rounds must be at least 1; got {rounds}")
-        config = config.model_copy(update={"training": config.training.model_copy(update={"rounds": rounds})})
+        training["rounds"] = rounds
+    if runtime is not None:
+        training["runtime"] = check_runtime(runtime)
+    if training:
+        config = config.model_copy(update={"training": config.training.model_copy(update=training)})
     return config
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from flwr.serverapp import Grid
 
+from fairshare.config import check_runtime
 from fairshare.consortium.payouts import record_epoch
 from fairshare.consortium.session import Run
 from fairshare.consortium.setup import model_spec
@@ -44,6 +45,7 @@ from fairshare.learning.model import Model, Params, params_hash
 from fairshare.learning.privacy import PrivacyBudget, PrivacySettings, member_noise_multipliers
 from fairshare.learning.runner import FederationSpec, MemberSpec, rounds_of, run_federation
 from fairshare.learning.serverapp import RoundResult
+from fairshare.learning.simulation import run_on_simulation_engine
 from fairshare.learning.strategy import RoundUpdates, UpdateIdentity
 from fairshare.ledger.committee import CommitteeClient, RoundContext
 from fairshare.valuation import (
@@ -374,11 +376,13 @@ def train_run(
     rounds: int | None = None,
     grid: Grid | None = None,
     node_names: dict[int, str] | None = None,
+    runtime: str | None = None,
 ) -> list[RoundReport]:
     """Train and record rounds, resuming after the last round recorded on chain.
 
-    In-process by default; with ``grid`` (Flower's deployment runtime) over the members' SuperNodes, whose
-    node ids ``node_names`` maps to members.
+    On the runtime the consortium file names (``runtime`` overrides it): in-process by default, or Flower's
+    Simulation Engine; with ``grid`` (Flower's deployment runtime) over the members' SuperNodes, whose node ids
+    ``node_names`` maps to members.
 
     Without ``rounds`` it trains up to the consortium file's round count (nothing if already there); with
     ``rounds`` it trains that many more. A crash mid-round loses only that round: its artifact may exist
@@ -387,6 +391,7 @@ def train_run(
     model = model_for(run)
     recorder = RoundRecorder(run, model, progress=view.progress)
     settings = run.config.training
+    runtime = check_runtime(runtime or settings.runtime)
     done = max((r.round_id for r in run.ledger.rounds()), default=0)
     total = rounds if rounds is not None else settings.rounds - done
     if total <= 0:
@@ -431,7 +436,9 @@ def train_run(
         view.round_finished(report)
 
     view.training_started(total, [m.name for m in run.record.members])
-    if grid is None:
+    if grid is None and runtime == "simulation":
+        run_on_simulation_engine(spec, recorder, on_round=on_round, progress=view.progress)
+    elif grid is None:
         run_federation(spec, recorder, on_round=on_round, progress=view.progress)
     else:
         rounds_of(spec, recorder, on_round, node_names or {})(grid)

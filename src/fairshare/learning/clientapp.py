@@ -10,14 +10,20 @@ Behaviours: ``free_rider`` returns the global model unchanged; ``random_update``
 Gaussian noise the size of an honest update; ``label_flip`` trains on flipped labels (a poisoner);
 ``forger`` trains honestly but signs with a key that is not the member's (an impostor).
 
-Mods, outermost first: ``sign_update`` signs what finally leaves the node, so it runs after
-``clip_if_asked``, which clips the update when the coordinator runs Flower's client-side DP clipping wrapper
-(the clipping norm is in the round's config) and does nothing otherwise.
+On Flower's Simulation Engine a virtual node knows only its ``partition-id``: ``member_of_partition`` reads
+that partition's member settings from the members file named in ``FAIRSHARE_SIMULATION_MEMBERS`` (written
+by ``fairshare.learning.simulation``), so the same app runs there unchanged.
+
+Mods, outermost first: ``member_of_partition`` (simulation only); ``sign_update`` signs what finally leaves
+the node, so it runs after ``clip_if_asked``, which clips the update when the coordinator runs Flower's
+client-side DP clipping wrapper (the clipping norm is in the round's config) and does nothing otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,6 +49,31 @@ __all__ = ["BEHAVIOURS", "app", "local_update"]
 BEHAVIOURS = ("honest", "free_rider", "random_update", "label_flip", "forger")
 
 
+def member_of_partition(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """A simulated node becomes the member its partition id stands for; a real node's config is left alone."""
+    if "member" not in context.node_config and "partition-id" in context.node_config:
+        context.node_config.update(_simulated_member(int(context.node_config["partition-id"])))
+    return call_next(msg, context)
+
+
+def _simulated_member(partition: int) -> dict[str, str]:
+    path = os.environ.get("FAIRSHARE_SIMULATION_MEMBERS")
+    if not path:
+        raise LearningError(
+            "this simulated node has no member: start the Simulation Engine through fairshare (training runtime "
+            "'simulation'), which writes the members file and names it in FAIRSHARE_SIMULATION_MEMBERS"
+        )
+    members = _members_file(path)
+    if not 0 <= partition < len(members):
+        raise LearningError(f"partition {partition} has no member: the members file {path} lists {len(members)}")
+    return members[partition]
+
+
+@lru_cache(maxsize=4)
+def _members_file(path: str) -> list[dict[str, str]]:
+    return json.loads(Path(path).read_text())
+
+
 def sign_update(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
     """Sign the outgoing update with the member's account key; unsigned if the node has no key configured."""
     reply = call_next(msg, context)
@@ -65,9 +96,10 @@ def sign_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
     return reply
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16_384)
 def _account_key(path: str) -> LocalAccount:
-    """Decrypting a keystore costs ~50 ms (scrypt): once per process and key file."""
+    """Decrypting a keystore costs ~50 ms (scrypt): once per process and key file (a cache smaller than the
+    consortium would decrypt every member's key again every round)."""
     return load_key_file(Path(path))
 
 
@@ -85,10 +117,10 @@ def clip_if_asked(msg: Message, context: Context, call_next: ClientAppCallable) 
     return reply
 
 
-app = ClientApp(mods=[sign_update, clip_if_asked])
+app = ClientApp(mods=[member_of_partition, sign_update, clip_if_asked])
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=16_384)
 def _partition(path: str) -> Dataset:
     return load_partition(Path(path))
 

@@ -41,7 +41,16 @@ from fairshare.learning.privacy import PrivacySettings
 from fairshare.learning.serverapp import RoundResult, TrainingSettings, make_server_app, run_rounds
 from fairshare.learning.strategy import RoundHook, UpdateIdentity
 
-__all__ = ["FederationSpec", "InProcessGrid", "MemberSpec", "TrainingResult", "rounds_of", "run_federation"]
+__all__ = [
+    "FederationSpec",
+    "InProcessGrid",
+    "MemberSpec",
+    "TrainingResult",
+    "check_members",
+    "node_settings",
+    "rounds_of",
+    "run_federation",
+]
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
@@ -143,9 +152,12 @@ def rounds_of(
     spec: FederationSpec,
     hook: RoundHook,
     on_round: Callable[[RoundResult], None],
-    node_names: dict[int, str],
+    node_names: dict[int, str] | None,
+    expected_members: int | None = None,
 ) -> Callable[[Grid], None]:
-    """``spec``'s rounds, to run on any Grid: this runner's in-process one or Flower's deployment runtime's."""
+    """``spec``'s rounds, to run on any Grid: this runner's in-process one, the Simulation Engine's or Flower's
+    deployment runtime's. Without ``node_names`` (the Simulation Engine numbers its nodes itself) a round waits
+    for ``expected_members`` nodes and takes each reply's member from the node's own report."""
     return partial(
         run_rounds,
         model=spec.model,
@@ -155,11 +167,36 @@ def rounds_of(
         hook=hook,
         on_round=on_round,
         node_names=node_names,
+        expected_members=expected_members,
         first_round=spec.first_round,
         identity=spec.identity,
         privacy=spec.privacy,
         node_timeout=spec.node_timeout,
     )
+
+
+def node_settings(member: MemberSpec) -> dict[str, str]:
+    """What a member's node is started with (``--node-config`` on a SuperNode)."""
+    return {
+        "member": member.name,
+        "data-path": str(member.data_path),
+        "behaviour": member.behaviour,
+        "key-path": str(member.key_path or ""),
+    }
+
+
+def check_members(spec: FederationSpec) -> None:
+    """Refuse, naming the member, what would otherwise fail inside a node mid-round."""
+    if not spec.members:
+        raise LearningError("a federation needs at least one member")
+    for member in spec.members:
+        if not Path(member.data_path).exists():
+            raise LearningError(f"member {member.name!r}: data file {member.data_path} does not exist")
+        if member.behaviour not in clientapp.BEHAVIOURS:
+            raise LearningError(
+                f"member {member.name!r}: unknown behaviour {member.behaviour!r}; "
+                f"expected one of {', '.join(clientapp.BEHAVIOURS)}"
+            )
 
 
 def run_federation(
@@ -171,27 +208,13 @@ def run_federation(
     """Run ``spec.rounds`` rounds; the hook turns each round's member updates into the next global model.
 
     ``progress(phase, done, total)`` hears of every member's reply ("train", "evaluate")."""
-    if not spec.members:
-        raise LearningError("a federation needs at least one member")
-    for member in spec.members:
-        if not Path(member.data_path).exists():
-            raise LearningError(f"member {member.name!r}: data file {member.data_path} does not exist")
-        if member.behaviour not in clientapp.BEHAVIOURS:
-            raise LearningError(
-                f"member {member.name!r}: unknown behaviour {member.behaviour!r}; "
-                f"expected one of {', '.join(clientapp.BEHAVIOURS)}"
-            )
+    check_members(spec)
     run_id = 1
     contexts = {
         node_id: Context(
             run_id=run_id,
             node_id=node_id,
-            node_config={
-                "member": m.name,
-                "data-path": str(m.data_path),
-                "behaviour": m.behaviour,
-                "key-path": str(m.key_path or ""),
-            },
+            node_config=node_settings(m),
             state=RecordDict(),
             run_config={},
         )

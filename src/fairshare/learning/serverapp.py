@@ -51,6 +51,7 @@ def run_rounds(
     hook: RoundHook,
     on_round: Callable[[RoundResult], None],
     node_names: dict[int, str] | None = None,
+    expected_members: int | None = None,
     first_round: int = 1,
     identity: UpdateIdentity | None = None,
     privacy: PrivacySettings | None = None,
@@ -59,9 +60,11 @@ def run_rounds(
     """Rounds ``first_round .. first_round + rounds - 1`` from ``initial`` over ``grid`` (any runtime's).
 
     ``on_round`` gets the model the round released: after the hook's aggregate and, with DP, after the noise.
+    A round waits for every node ``node_names`` names, or for ``expected_members`` nodes when the runtime
+    numbers them itself (the Simulation Engine).
     """
     offset = first_round - 1
-    members = len(node_names or {}) or 1
+    members = expected_members or len(node_names or {}) or 1
 
     def shifted_hook(updates: RoundUpdates) -> Params:
         return hook(replace(updates, round=updates.round + offset))
