@@ -68,7 +68,7 @@ def measure(runtime: str, spec: FederationSpec) -> dict[str, object]:
         "first_round_seconds": float(rounds[0]),
         "round_seconds": float(np.mean(rounds[1:])) if len(rounds) > 1 else float(rounds[0]),
         "call_seconds": total,
-        "model": params_hash(result.params),
+        "model": params_hash(result.params).hex(),
     }
 
 
