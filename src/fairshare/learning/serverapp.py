@@ -51,11 +51,11 @@ def run_rounds(
     hook: RoundHook,
     on_round: Callable[[RoundResult], None],
     node_names: dict[int, str] | None = None,
-    expected_members: int | None = None,
     first_round: int = 1,
     identity: UpdateIdentity | None = None,
     privacy: PrivacySettings | None = None,
     node_timeout: float = 600.0,
+    expected_members: int | None = None,
 ) -> None:
     """Rounds ``first_round .. first_round + rounds - 1`` from ``initial`` over ``grid`` (any runtime's).
 
