@@ -65,7 +65,9 @@ class RootsClient:
         self.deployment = deployment
         self.contract = contract_at(chain, "EntitlementRoots", deployment.entitlement_roots)
         self.governor = contract_at(chain, "Governor", deployment.governor)
-        self.index = index or EventIndex(chain.w3, [self.contract], deployment.block)
+        if index is None or not {self.contract.address, self.governor.address} <= set(index.contracts):
+            index = EventIndex(chain.w3, [self.contract, self.governor], deployment.block)
+        self.index = index
 
     def events(self, name: str) -> list[IndexedEvent]:
         return self.index.events(self.contract.address, name)
@@ -113,9 +115,17 @@ class RootsClient:
                 progress("recording", done, total)
         return gas
 
+    def member_changes(self) -> list[IndexedEvent]:
+        """The Governor's admissions and removals (MemberChanged), in chain order: every write to ``is_member``."""
+        return self.index.events(self.governor.address, "MemberChanged")
+
     def unadmitted(self, accounts: Iterable[str]) -> list[str]:
-        """The accounts the Governor does not count as members now (``is_member``), in the order given."""
-        return [a for a in accounts if not self.governor.functions.is_member(Web3.to_checksum_address(a)).call()]
+        """The accounts that are not members now, in the order given: the Governor's MemberChanged events replayed
+        (one read of the index, where asking ``is_member`` per account costs ~3 ms each on the embedded chain)."""
+        member: dict[str, bool] = {}
+        for e in self.member_changes():
+            member[e.args["account"]] = bool(e.args["admitted"])
+        return [a for a in accounts if not member.get(Web3.to_checksum_address(a), False)]
 
     def close(self, oracle: LocalAccount, epoch: int, model_hash: bytes, method: str, params: str, seed: int) -> int:
         if len(params.encode()) > 2048:

@@ -101,9 +101,9 @@ def _money_check(client: RootsClient) -> Check:
     return Check("roots money conserved", not problems, "; ".join(problems) if problems else detail)
 
 
-def _payees_check(client: RootsClient, ledger: LedgerClient) -> Check:
+def _payees_check(client: RootsClient) -> Check:
     """Each published payee against the membership at its publication (admissions and removals before it)."""
-    changes = [(e.block, e.log_index, e) for e in ledger.events(ledger.governor, "MemberChanged")]
+    changes = [(e.block, e.log_index, e) for e in client.member_changes()]
     published = [(e.block, e.log_index, e) for e in client.events("ScoresPublished")]
     member: dict[str, bool] = {}
     removed_at: dict[str, int] = {}
@@ -158,7 +158,7 @@ def roots_checks(ledger: LedgerClient) -> list[Check]:
         _roots_check(client, trees),
         _claims_check(client, standings),
         _money_check(client),
-        _payees_check(client, ledger),
+        _payees_check(client),
     ]
     if over:
         checks.append(Check("roots within revenue", False, f"epochs {over} entitle more than their revenue"))
