@@ -500,7 +500,7 @@ def publish(epoch: uint256, accounts: DynArray[address, MAX_CHUNK], scores: DynA
     @dev Every payee must be a member of the Governor now (`is_member`): membership is governed, so a
          compromised oracle key cannot score an address governance never admitted, or one it removed.
          That also keeps out the oracle and the treasury, which the Governor never lets be members.
-         Costs one cold `is_member` read per payee (about 2.6k gas).
+         Costs one cold `is_member` read per payee (2,727 gas in a chunk of 256, benchmarks/scale.py).
     @param epoch The open epoch (guards against publishing into the wrong one).
     @param accounts Payees, strictly ascending across every chunk of the epoch; each an admitted member.
     @param scores Their scores (values x 1e9; a non-positive score earns nothing).
