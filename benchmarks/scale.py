@@ -314,9 +314,7 @@ def million_payees(payees: int) -> dict[str, object]:
     }
 
 
-MEMBERSHIP_CHECK = (
-    '        assert staticcall Governor(self.governor).is_member(a), "EntitlementRoots: payee is not a member"\n'
-)
+MEMBERSHIP_CHECK = '        assert staticcall governor.is_member(a), "EntitlementRoots: payee is not a member"\n'
 
 
 def membership_check_cost(payees: int) -> dict[str, object]:

@@ -29,10 +29,8 @@ from fairshare.ledger.roots import RootsClient
 from tests.ledger.conftest import HASH
 from tests.ledger.test_entitlement_roots import WINDOW, Roots, open_roots
 
-MEMBERSHIP_CHECK = (
-    '        assert staticcall Governor(self.governor).is_member(a), "EntitlementRoots: payee is not a member"\n'
-)
 NOT_A_MEMBER = "EntitlementRoots: payee is not a member"
+MEMBERSHIP_CHECK = f'        assert staticcall governor.is_member(a), "{NOT_A_MEMBER}"\n'
 
 
 @pytest.fixture

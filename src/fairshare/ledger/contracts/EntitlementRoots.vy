@@ -500,13 +500,14 @@ def publish(epoch: uint256, accounts: DynArray[address, MAX_CHUNK], scores: DynA
     @dev Every payee must be a member of the Governor now (`is_member`): membership is governed, so a
          compromised oracle key cannot score an address governance never admitted, or one it removed.
          That also keeps out the oracle and the treasury, which the Governor never lets be members.
-         Costs one cold `is_member` read per payee (2,727 gas in a chunk of 256, benchmarks/scale.py).
+         Costs one cold `is_member` read per payee (2,630 gas in a chunk of 256, benchmarks/scale.py).
     @param epoch The open epoch (guards against publishing into the wrong one).
     @param accounts Payees, strictly ascending across every chunk of the epoch; each an admitted member.
     @param scores Their scores (values x 1e9; a non-positive score earns nothing).
     """
     self._only_oracle()
-    assert staticcall Governor(self.governor).payout_mode() == ROOTS_MODE, "EntitlementRoots: governance has not switched payouts to roots"
+    governor: Governor = Governor(self.governor)
+    assert staticcall governor.payout_mode() == ROOTS_MODE, "EntitlementRoots: governance has not switched payouts to roots"
     assert epoch == self.open_epoch, "EntitlementRoots: not the open epoch"
     assert len(accounts) == len(scores) and len(accounts) > 0, "EntitlementRoots: empty chunk or length mismatch"
     chunks: uint256 = self.epochs[epoch].chunks
@@ -517,7 +518,7 @@ def publish(epoch: uint256, accounts: DynArray[address, MAX_CHUNK], scores: DynA
     for i: uint256 in range(len(accounts), bound=MAX_CHUNK):
         a: address = accounts[i]
         assert convert(a, uint256) > previous, "EntitlementRoots: accounts must be strictly ascending"
-        assert staticcall Governor(self.governor).is_member(a), "EntitlementRoots: payee is not a member"
+        assert staticcall governor.is_member(a), "EntitlementRoots: payee is not a member"
         assert scores[i] <= MAX_SCORE and scores[i] >= -MAX_SCORE, "EntitlementRoots: score out of range"
         previous = convert(a, uint256)
         raw_total += self._raw(scores[i], scale)
