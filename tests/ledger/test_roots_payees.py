@@ -133,9 +133,11 @@ def test_the_audit_names_a_payee_that_was_not_a_member_at_publication(
     scores = {m.address: 10**9 for m in r.c.members} | {sybil: 5 * 10**9}
     with pytest.raises(LedgerError, match="not admitted"):  # our own oracle would not even try
         client.publish(chain.operator, 1, scores.items())
-    client.fund(chain.operator, 1000)
     ordered = sorted(scores.items(), key=lambda p: int(p[0], 16))
     chain.send(chain.operator, client.contract, "publish", 1, [a for a, _ in ordered], [s for _, s in ordered])
+    early = {c.name: c for c in audit(chain, old).checks}["roots payees were members"]  # the epoch is still open
+    assert not early.ok and sybil in early.detail
+    client.fund(chain.operator, 1000)
     client.close(chain.operator, 1, HASH, "exact", "{}", 0)
     client.propose(chain.operator, 1, EntitlementTree(client.standings()[-1].leaves()))
 
