@@ -11,8 +11,9 @@ with the entitlement rule (``fairshare.ledger.entitlements``) and compares:
 - money: funded = payees' revenue + treasury cuts; the contract holds funded - paid; paid = claims + treasury
   payments; the revenue assigned to epochs plus what is pending is everything funded for payees;
 - payees: every published account was a member the Governor had admitted (and not removed) when its chunk was
-  published, replaying the Governor's MemberChanged events in chain order. The contract refuses anyone else now;
-  this names any payee an older contract let through, so members can see who took their money.
+  published, replaying the Governor's MemberChanged events in chain order. The contract refuses anyone else, so
+  this fails only if that rule was bypassed (a contract built without it); it is the audit's own reading of the
+  rule from the events, and names each such payee so members can see who took their money.
 """
 
 from __future__ import annotations
