@@ -31,6 +31,7 @@ from eth_account import Account
 from scipy.stats import spearmanr
 from web3 import Web3
 
+from fairshare.consortium.governing import votes_needed
 from fairshare.governance import GovernanceClient, ProposalAction
 from fairshare.learning.data import Dataset, Standardizer, holdout, load_builtin, partition, save_partition
 from fairshare.learning.logistic import LogisticRegression
@@ -50,12 +51,12 @@ FOUNDERS = 5
 BLOCK_GAS = 30_000_000
 
 
-def _roots_consortium(home: Path, founders: int = FOUNDERS) -> tuple[Chain, Deployment, RootsClient]:
-    """A consortium governed by a few founders and switched by their vote to payouts by roots."""
+def _roots_consortium(home: Path, members: int = FOUNDERS) -> tuple[Chain, Deployment, RootsClient, list[str]]:
+    """A consortium of ``members`` founding members (admitted in batches before the founding is sealed, as
+    ``fairshare demo --members 1000`` does: only members can be payees) switched to payouts by roots by the
+    fewest votes that pass a role change; returns the members' addresses too."""
     chain = connect(None, home)
-    keys = [Account.create() for _ in range(founders)]
-    for k in keys:
-        chain.fund(k.address, 10**18)
+    keys = [Account.create() for _ in range(max(members, FOUNDERS))]
     deployment = deploy_consortium(
         chain,
         name="scale",
@@ -63,18 +64,21 @@ def _roots_consortium(home: Path, founders: int = FOUNDERS) -> tuple[Chain, Depl
         treasury_cut_bps=500,
         oracle=chain.operator,
         governance=GovernanceSettings(
-            members=tuple((f"f{i}", k.address) for i, k in enumerate(keys)), voting_period=10
+            members=tuple((f"m{i:04d}", k.address) for i, k in enumerate(keys)), voting_period=len(keys) + 10
         ),
         share_rule=ShareRule(share_scale=10**9, round_cap=10**30),
         challenge_blocks=WINDOW,
     )
     governance = GovernanceClient(chain, deployment)
-    pid = governance.propose(keys[0], ProposalAction("payout-mode", number=1), "pay out by roots")
-    for k in keys:
+    voters = keys[: votes_needed(governance.policy().rules, len(keys), role_change=True)]
+    for k in voters:
+        chain.fund(k.address, 10**18)
+    pid = governance.propose(voters[0], ProposalAction("payout-mode", number=1), "pay out by roots")
+    for k in voters:
         governance.vote(k, pid, True)
     chain.mine(governance.blocks_until_executable(pid))
     governance.execute(chain.operator, pid)
-    return chain, deployment, RootsClient(chain, deployment)
+    return chain, deployment, RootsClient(chain, deployment), [k.address for k in keys]
 
 
 def _settle_epoch(chain: Chain, roots: RootsClient, epoch: int) -> tuple[EntitlementTree, dict[str, int]]:
@@ -89,7 +93,7 @@ def growth(members: int, rounds: int, reference_factor: int | None) -> dict[str,
     """Train ``rounds`` rounds of ``members`` members, valuing and recording each; returns the row of the table."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        chain, deployment, roots = _roots_consortium(home)
+        chain, deployment, roots, addresses = _roots_consortium(home, members)
         pool, validation, test = holdout(load_builtin("synthetic"), 0.01, 0.01, seed=0)
         scaler = Standardizer.fit(validation)
         pool = pool.subset(np.arange(members * ROWS_PER_MEMBER))
@@ -101,7 +105,7 @@ def growth(members: int, rounds: int, reference_factor: int | None) -> dict[str,
             path = home / f"{name}.npz"
             save_partition(part, path)
             specs.append(MemberSpec(name=name, data_path=path))
-            accounts[name] = Account.create().address
+            accounts[name] = addresses[k]  # an admitted member: EntitlementRoots pays nobody else
         model = LogisticRegression(pool.X.shape[1], pool.n_classes)
         validation = scaler.transform(validation)
         spec = FederationSpec(
@@ -160,6 +164,7 @@ def growth(members: int, rounds: int, reference_factor: int | None) -> dict[str,
                     "recording": recording,
                     "training": wall - float(pending["seconds"]) - recording,  # type: ignore[arg-type]
                     "gas_publish": publish,
+                    "publish_gas_per_payee": round(publish / len(scores)),
                     "gas_close": close,
                     "gas_fund": fund,
                     **{f"gas_{k}": v for k, v in settle.items()},
@@ -280,9 +285,9 @@ def million_payees(payees: int) -> dict[str, object]:
     tree = EntitlementTree(leaves)
     build = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as home:
-        chain, _, roots = _roots_consortium(Path(home))
+        chain, _, roots, members = _roots_consortium(Path(home))
         roots.fund(chain.operator, revenue)
-        roots.publish(chain.operator, 1, [(Account.create().address, 10**9)])  # one published score: shares exist
+        roots.publish(chain.operator, 1, [(members[0], 10**9)])  # one published score: shares exist
         roots.close(chain.operator, 1, bytes(31) + b"\x01", "simulated", "{}", 0)
         propose = roots.propose(chain.operator, 1, tree)
         chain.mine(WINDOW + 1)
@@ -306,6 +311,45 @@ def million_payees(payees: int) -> dict[str, object]:
         "gas_accept": accept,
         "claim_gas_first": _mean(first),
         "claim_gas_later": _mean(later),
+    }
+
+
+MEMBERSHIP_CHECK = '        assert staticcall governor.is_member(a), "EntitlementRoots: payee is not a member"\n'
+
+
+def membership_check_cost(payees: int) -> dict[str, object]:
+    """Publish gas of one chunk of ``payees`` admitted members into the shipped EntitlementRoots and into a copy
+    without the membership check, beside it on the same consortium: what requiring members costs per payee."""
+    from vyper.compiler import compile_code
+    from vyper.compiler.settings import Settings
+
+    from fairshare.ledger.contracts import EVM_VERSION
+
+    source = (Path(__file__).parents[1] / "src/fairshare/ledger/contracts/EntitlementRoots.vy").read_text()
+    if source.count(MEMBERSHIP_CHECK) != 1:
+        raise SystemExit("EntitlementRoots.vy changed: cannot strip the membership check; update the benchmark")
+    out = compile_code(
+        source.replace(MEMBERSHIP_CHECK, ""),
+        output_formats=["abi", "bytecode"],
+        settings=Settings(evm_version=EVM_VERSION),
+    )
+    with tempfile.TemporaryDirectory() as home:
+        chain, d, roots, members = _roots_consortium(Path(home), payees)
+        factory = chain.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
+        data = factory.constructor(d.governor, d.revenue_shares, d.training_log, "0x" + "00" * 20, WINDOW)
+        address = chain.transact(chain.operator, {"data": data.data_in_transaction}, "deploying the variant")
+        unchecked = chain.w3.eth.contract(address=address["contractAddress"], abi=out["abi"])
+        ordered = sorted(members[:payees], key=lambda a: int(a, 16))
+        scores = [10**9 + k for k in range(len(ordered))]
+        shipped = int(chain.send(chain.operator, roots.contract, "publish", 1, ordered, scores)["gasUsed"])
+        stripped = int(chain.send(chain.operator, unchecked, "publish", 1, ordered, scores)["gasUsed"])
+        chain.close()
+    return {
+        "payees": len(ordered),
+        "gas_shipped": shipped,
+        "gas_without_membership_check": stripped,
+        "check_gas_per_payee": round((shipped - stripped) / len(ordered)),
+        "ratio": round(shipped / stripped, 3),
     }
 
 
@@ -458,6 +502,8 @@ def main() -> int:
         row["accumulator_record_gas"] = accumulator_round_gas(n)
         results["growth"].append(row)  # type: ignore[attr-defined]
         _print_growth_row(row)
+    results["membership_check"] = membership_check_cost(256)
+    print("publish, one chunk of admitted members:", json.dumps(results["membership_check"]))
     results["distribute"] = distribute_breakdown()
     _print_distribute(results["distribute"])  # type: ignore[arg-type]
     results["million"] = million_payees(10**4 if args.quick else 10**6)
@@ -475,7 +521,8 @@ def _print_growth_row(row: dict[str, object]) -> None:
     gas = sum(v for k, v in rounds[-1].items() if k.startswith("gas_"))  # type: ignore[index,union-attr]
     print(
         f"{row['members']:>6} members | round {avg['seconds']:7.2f} s (training {avg['training']:6.2f}, valuation "
-        f"{avg['valuation']:6.2f}, recording {avg['recording']:6.2f}) | roots gas/round {gas:>11,} | "
+        f"{avg['valuation']:6.2f}, recording {avg['recording']:6.2f}) | roots gas/round {gas:>11,} "
+        f"(publish {rounds[-1]['publish_gas_per_payee']:,}/payee) | "  # type: ignore[index]
         f"accumulator record_round {row['accumulator_record_gas']} | claim gas first {row['claim_gas_first']} "
         f"later {row['claim_gas_later']} | audit {row['audit_seconds']:.2f} s ok={row['audit_ok']}"
     )

@@ -7,7 +7,8 @@ and checks, against an independent model in exact arithmetic:
 - the capped split mints exactly min(total, cap) new shares, each payee within one share of its exact part;
 - the root's total never exceeds the revenue so far, and cumulative entitlements never shrink;
 - every claim pays exactly the cumulative entitlement less what was claimed, a second claim reverts;
-- money is conserved: the contract holds exactly what was funded less what it paid.
+- money is conserved: the contract holds exactly what was funded less what it paid;
+- a score for an address governance never admitted, slipped among the members', is refused and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import replace
 from fractions import Fraction
 
 import pytest
+from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairshare.errors import TransactionError
+from fairshare.errors import LedgerError, TransactionError
 from fairshare.governance import ProposalAction
 from fairshare.ledger import Chain
 from fairshare.ledger.deploy import ShareRule
@@ -39,6 +41,7 @@ epochs = st.fixed_dictionaries(
         "chunk": st.sampled_from([1, 2, 256]),
         "claimers": st.sets(st.integers(0, MEMBERS - 1)),
         "perturb": st.booleans(),
+        "sybil": st.booleans(),
     }
 )
 
@@ -82,6 +85,14 @@ def test_random_epochs_and_claims_keep_the_money_invariants(capped: Roots, plan:
         funded_before = r.client.totals()
         if step["revenue"]:
             r.client.fund(r.oracle, step["revenue"])
+        if step["sybil"]:  # the oracle slips an unadmitted address among the members: refused, nothing changes
+            sybil = Account.create().address
+            rigged = sorted([*scores.items(), (sybil, 10**9)], key=lambda p: int(p[0], 16))
+            with pytest.raises(TransactionError, match="EntitlementRoots: payee is not a member"):
+                r.send("publish", epoch, [a for a, _ in rigged], [v for _, v in rigged], sender=r.oracle)
+            with pytest.raises(LedgerError, match=sybil):
+                r.client.publish(r.oracle, epoch, rigged, chunk=step["chunk"])
+            assert r.client.contract.functions.epochs(epoch).call()[3] == 0  # no chunk of the epoch published
         if scores:
             r.client.publish(r.oracle, epoch, scores.items(), chunk=step["chunk"])
         r.client.close(r.oracle, epoch, bytes(31) + b"\x01", "exact", "{}", epoch)

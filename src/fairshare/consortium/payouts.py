@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from fairshare.consortium.session import Run
 from fairshare.consortium.view import MemberBalance, Settlement, Withdrawal
 from fairshare.errors import LedgerError
-from fairshare.ledger.entitlements import CHUNK, EntitlementTree, Standing, chunked
+from fairshare.ledger.entitlements import EntitlementTree, Standing
 
 __all__ = [
     "SETTLEMENT_METHOD",
@@ -66,18 +66,13 @@ def record_epoch(
     """Publish a round's scores as the next epoch, close it and settle its root; returns (epoch, close tx hash).
 
     ``params`` must fit an epoch record (2,048 bytes): the full round record lives in the run folder and its
-    hash goes on chain (see ``RoundRecorder``).
+    hash goes on chain (see ``RoundRecorder``). Every scored account must be a member now: a member governance
+    removed stops the round with a ``LedgerError`` naming it, before anything is published.
     """
     roots, operator = run.roots, run.chain.operator
     epoch = roots.open_epoch()
-    done = 0
-    for accounts, values in chunked(scores.items(), CHUNK):
-        run.chain.send(
-            operator, roots.contract, "publish", epoch, accounts, values, what=f"publishing round {round_id}"
-        )
-        done += len(accounts)
-        if progress is not None:
-            progress("recording", done, len(scores))
+    names = {m.address: m.name for m in run.record.members}
+    roots.publish(operator, epoch, scores.items(), names=names, progress=progress)
     text = json.dumps({"round": round_id, **params}, sort_keys=True, default=str)
     receipt = run.chain.send(
         operator, roots.contract, "close_epoch", epoch, model_hash, method, text, seed, what=f"closing round {round_id}"

@@ -376,7 +376,7 @@ def audit(
 
     from fairshare.ledger.roots_audit import roots_checks  # it builds on this module's Check
 
-    checks += roots_checks(chain, deployment)
+    checks += roots_checks(client)
 
     if model_hashes is not None:
         records = client.rounds()  # rounds recorded by roots too

@@ -7,7 +7,7 @@ rejects a wrong root) both rebuild the standing with ``fairshare.ledger.entitlem
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from eth_account.signers.local import LocalAccount
@@ -33,6 +33,9 @@ STATUS = ("open", "closed", "proposed", "accepted")
 MAX_SOURCES = 64
 DIRECT = Web3.keccak(text="fairshare:direct-revenue")
 """The revenue source of payments made outside the usage ledger (benchmarks, tests, a grant)."""
+
+Progress = Callable[[str, int, int], None]
+"""(phase, done, total): called after each published chunk."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,10 @@ class RootsClient:
         self.chain = chain
         self.deployment = deployment
         self.contract = contract_at(chain, "EntitlementRoots", deployment.entitlement_roots)
-        self.index = index or EventIndex(chain.w3, [self.contract], deployment.block)
+        self.governor = contract_at(chain, "Governor", deployment.governor)
+        if index is None or not {self.contract.address, self.governor.address} <= set(index.contracts):
+            index = EventIndex(chain.w3, [self.contract, self.governor], deployment.block)
+        self.index = index
 
     def events(self, name: str) -> list[IndexedEvent]:
         return self.index.events(self.contract.address, name)
@@ -71,15 +77,55 @@ class RootsClient:
 
     # the oracle -------------------------------------------------------------------------------------------
 
-    def publish(self, oracle: LocalAccount, epoch: int, scores: Iterable[tuple[str, int]], chunk: int = CHUNK) -> int:
-        """Publish an epoch's (account, score) pairs in ascending chunks; returns the gas used."""
-        gas = 0
-        for accounts, values in chunked(scores, chunk):
+    def publish(
+        self,
+        oracle: LocalAccount,
+        epoch: int,
+        scores: Iterable[tuple[str, int]],
+        chunk: int = CHUNK,
+        names: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Publish an epoch's (account, score) pairs in ascending chunks; returns the gas used.
+
+        Every payee must be a member the Governor admitted (the contract reverts otherwise): they are checked
+        before the first chunk is sent, so a refused epoch sends nothing and what was published before stays.
+        ``names`` (address -> member name) lets the refusal name members; ``progress`` is told each chunk.
+        """
+        chunks = chunked(scores, chunk)
+        outsiders = self.unadmitted([a for accounts, _ in chunks for a in accounts])
+        if outsiders:
+            known = {Web3.to_checksum_address(a): n for a, n in (names or {}).items()}
+            who = ", ".join(f"{known[a]} ({a})" if a in known else a for a in outsiders[:5])
+            more = f" and {len(outsiders) - 5} more" if len(outsiders) > 5 else ""
+            raise LedgerError(
+                f"epoch {epoch}: the Governor has not admitted {who}{more} as a member, so the contract would refuse "
+                "the scores: payees are admitted by governance (proposal kind admit), and a removed member is no "
+                "longer paid. Leave them out of the scores; nothing of this publication was sent"
+            )
+        gas = done = 0
+        total = sum(len(accounts) for accounts, _ in chunks)
+        for accounts, values in chunks:
             receipt = self.chain.send(
                 oracle, self.contract, "publish", epoch, accounts, values, what=f"publishing epoch {epoch}'s scores"
             )
             gas += int(receipt["gasUsed"])
+            done += len(accounts)
+            if progress is not None:
+                progress("recording", done, total)
         return gas
+
+    def member_changes(self) -> list[IndexedEvent]:
+        """The Governor's admissions and removals (MemberChanged), in chain order: every write to ``is_member``."""
+        return self.index.events(self.governor.address, "MemberChanged")
+
+    def unadmitted(self, accounts: Iterable[str]) -> list[str]:
+        """The accounts that are not members now, in the order given: the Governor's MemberChanged events replayed
+        (one read of the index, where asking ``is_member`` per account costs ~3 ms each on the embedded chain)."""
+        member: dict[str, bool] = {}
+        for e in self.member_changes():
+            member[e.args["account"]] = bool(e.args["admitted"])
+        return [a for a in accounts if not member.get(Web3.to_checksum_address(a), False)]
 
     def close(self, oracle: LocalAccount, epoch: int, model_hash: bytes, method: str, params: str, seed: int) -> int:
         if len(params.encode()) > 2048:

@@ -9,7 +9,11 @@ with the entitlement rule (``fairshare.ledger.entitlements``) and compares:
 - claims: each claim's cumulative amount is the account's recomputed entitlement in the epoch it names, it paid
   exactly the growth over the account's previous claim, and the contract's ``claimed`` agrees;
 - money: funded = payees' revenue + treasury cuts; the contract holds funded - paid; paid = claims + treasury
-  payments; the revenue assigned to epochs plus what is pending is everything funded for payees.
+  payments; the revenue assigned to epochs plus what is pending is everything funded for payees;
+- payees: every published account was a member the Governor had admitted (and not removed) when its chunk was
+  published, replaying the Governor's MemberChanged events in chain order. The contract refuses anyone else, so
+  this fails only if that rule was bypassed (a contract built without it); it is the audit's own reading of the
+  rule from the events, and names each such payee so members can see who took their money.
 """
 
 from __future__ import annotations
@@ -17,8 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fairshare.ledger.audit import Check
-from fairshare.ledger.chain import Chain
-from fairshare.ledger.deploy import Deployment
+from fairshare.ledger.client import LedgerClient
 from fairshare.ledger.entitlements import EntitlementTree, Standing
 from fairshare.ledger.roots import RootsClient
 
@@ -99,6 +102,31 @@ def _money_check(client: RootsClient) -> Check:
     return Check("roots money conserved", not problems, "; ".join(problems) if problems else detail)
 
 
+def _payees_check(client: RootsClient) -> Check:
+    """Each published payee against the membership at its publication (admissions and removals before it)."""
+    changes = [(e.block, e.log_index, e) for e in client.member_changes()]
+    published = [(e.block, e.log_index, e) for e in client.events("ScoresPublished")]
+    member: dict[str, bool] = {}
+    removed_at: dict[str, int] = {}
+    problems: list[str] = []
+    scored = 0
+    for block, _, e in sorted(changes + published, key=lambda t: t[:2]):
+        if e.name == "MemberChanged":
+            member[e.args["account"]] = bool(e.args["admitted"])
+            if not e.args["admitted"]:
+                removed_at[e.args["account"]] = block
+            continue
+        for account, score in zip(e.args["accounts"], e.args["scores"], strict=True):
+            scored += 1
+            if not member.get(account, False):
+                why = f"removed in block {removed_at[account]}" if account in removed_at else "never admitted"
+                problems.append(
+                    f"epoch {e.args['epoch']} (block {block}) scored {account} ({score}), not a member: {why}"
+                )
+    detail = f"{scored} published scores, each to a member admitted at publication"
+    return Check("roots payees were members", not problems, "; ".join(problems[:8]) if problems else detail)
+
+
 def _balance(client: RootsClient) -> int:
     w3 = client.chain.w3
     if not client.deployment.token:
@@ -116,17 +144,23 @@ def _balance(client: RootsClient) -> int:
     return int(token.functions.balanceOf(client.contract.address).call())
 
 
-def roots_checks(chain: Chain, deployment: Deployment) -> list[Check]:
-    """The roots audit; nothing to check (and no lines) for a deployment without EntitlementRoots or any epoch."""
-    if not deployment.entitlement_roots:
+def roots_checks(ledger: LedgerClient) -> list[Check]:
+    """The roots audit; nothing to check (and no lines) for a deployment without EntitlementRoots or any epoch.
+    ``ledger`` must read through an in-memory index filled from the chain now (the audit trusts no cache)."""
+    if not ledger.deployment.entitlement_roots:
         return []
-    client = RootsClient(chain, deployment)  # in-memory index: every log read from the chain now
+    client = RootsClient(ledger.chain, ledger.deployment, ledger.index)
     standings = {s.epoch: s for s in client.standings()}
-    if not standings and not client.events("Funded"):
-        return []
+    if not standings and not client.events("Funded") and not client.events("ScoresPublished"):
+        return []  # a payee published into the open epoch is checked before the epoch closes
     trees = {epoch: EntitlementTree(s.leaves()) for epoch, s in standings.items()}
     over = [e for e, t in trees.items() if t.total > sum(p.revenue for p in client.publications() if p.epoch <= e)]
-    checks = [_roots_check(client, trees), _claims_check(client, standings), _money_check(client)]
+    checks = [
+        _roots_check(client, trees),
+        _claims_check(client, standings),
+        _money_check(client),
+        _payees_check(client),
+    ]
     if over:
         checks.append(Check("roots within revenue", False, f"epochs {over} entitle more than their revenue"))
     return checks

@@ -9,8 +9,8 @@
         data alone. Payees claim with a proof and receive the difference from what they have claimed.
 @dev One epoch is one training round. Per epoch e:
        1. the oracle publishes the round's scores in chunks (`publish`), payees in strictly ascending
-          address order across the whole epoch; each chunk's data is in calldata and in the
-          ScoresPublished event, and its hash is stored;
+          address order across the whole epoch, each a member the Governor has admitted at that block;
+          each chunk's data is in calldata and in the ScoresPublished event, and its hash is stored;
        2. the oracle closes the epoch (`close_epoch`): the revenue funded since the last close (after
           the treasury cut) becomes the epoch's revenue R_e, and the epoch's new shares are fixed;
        3. the oracle proposes the root (`propose_root`); during `challenge_blocks` blocks anyone may
@@ -40,7 +40,9 @@
      Anyone holding the published events can check every root (`fairshare audit` does); a payee left
      out, short-paid or out of order can prove it with one leaf and the chunk it was published in.
      The oracle chooses the scores (as with TrainingLog) and may delay payouts by proposing wrong
-     roots; it cannot be paid, and the treasury cannot be a payee. No bond is slashed yet.
+     roots, but it can only score members governance admitted: a stolen oracle key cannot pay an
+     address of its own. The Governor never admits the oracle or the treasury (and refuses to make a
+     member either), so neither can be a payee. No bond is slashed yet.
 """
 
 from ethereum.ercs import IERC20
@@ -73,6 +75,7 @@ interface TrainingLog:
 
 interface Governor:
     def payout_mode() -> uint8: view
+    def is_member(account: address) -> bool: view
 
 struct Leaf:
     index: uint256
@@ -258,10 +261,18 @@ def _requests(meta: uint256) -> uint256:
 
 @internal
 @view
-def _under_challenge(epoch: uint256) -> Root:
-    """The epoch's proposed root, still within its challenge window."""
+def _proposed(epoch: uint256) -> Root:
+    """The epoch's proposed root (its window may be over: answers and rejections for silence come after it)."""
     r: Root = self.roots[epoch]
     assert self._status(r.meta) == PROPOSED, "EntitlementRoots: no root under challenge"
+    return r
+
+
+@internal
+@view
+def _under_challenge(epoch: uint256) -> Root:
+    """The epoch's proposed root, still within its challenge window."""
+    r: Root = self._proposed(epoch)
     assert block.number <= self._proposed_at(r.meta) + self.challenge_blocks, "EntitlementRoots: challenge window is over"
     return r
 
@@ -313,29 +324,31 @@ def _root_of(leaves: uint256, leaf: Leaf) -> (bytes32, uint256):
 
 @internal
 @pure
-def _in_tree(root: bytes32, leaves: uint256, total: uint256, leaf: Leaf) -> bool:
+def _in_tree(r: Root, leaf: Leaf) -> bool:
+    """Whether `leaf` and its proof lead to the root `r` (hash and total)."""
     node: bytes32 = empty(bytes32)
     sum: uint256 = 0
-    node, sum = self._root_of(leaves, leaf)
-    return node == root and sum == total and node != empty(bytes32)
+    node, sum = self._root_of(self._leaves(r.meta), leaf)
+    return node == r.hash and sum == r.total and node != empty(bytes32)
 
 
 @internal
 @view
-def _absent(root: bytes32, leaves: uint256, total: uint256, account: address, bracket: DynArray[Leaf, 2]) -> bool:
-    """Whether `bracket` proves `account` has no leaf: two adjacent leaves around it, or the end leaf past it."""
+def _absent(r: Root, account: address, bracket: DynArray[Leaf, 2]) -> bool:
+    """Whether `bracket` proves `account` has no leaf in `r`: two adjacent leaves around it, or the end leaf past it."""
+    leaves: uint256 = self._leaves(r.meta)
     if leaves == 0:
         return True
     a: uint256 = convert(account, uint256)
     if len(bracket) == 2:
         return (
             bracket[1].index == bracket[0].index + 1
-            and self._in_tree(root, leaves, total, bracket[0])
-            and self._in_tree(root, leaves, total, bracket[1])
+            and self._in_tree(r, bracket[0])
+            and self._in_tree(r, bracket[1])
             and convert(bracket[0].account, uint256) < a
             and a < convert(bracket[1].account, uint256)
         )
-    if len(bracket) == 1 and self._in_tree(root, leaves, total, bracket[0]):
+    if len(bracket) == 1 and self._in_tree(r, bracket[0]):
         b: uint256 = convert(bracket[0].account, uint256)
         if bracket[0].index == 0 and a < b:
             return True
@@ -352,10 +365,24 @@ def _prior(epoch: uint256, account: address, evidence: DynArray[Leaf, 2]) -> (ui
         return 0, 0
     before: Root = self.roots[epoch - 1]
     if len(evidence) == 1 and evidence[0].account == account:
-        assert self._in_tree(before.hash, self._leaves(before.meta), before.total, evidence[0]), "EntitlementRoots: prior leaf not in the accepted root"
+        assert self._in_tree(before, evidence[0]), "EntitlementRoots: prior leaf not in the accepted root"
         return evidence[0].shares, evidence[0].entitled
-    assert self._absent(before.hash, self._leaves(before.meta), before.total, account, evidence), "EntitlementRoots: no evidence of the prior entitlement"
+    assert self._absent(before, account, evidence), "EntitlementRoots: no evidence of the prior entitlement"
     return 0, 0
+
+
+@internal
+@view
+def _check_chunk(
+    epoch: uint256,
+    chunk: uint256,
+    accounts: DynArray[address, MAX_CHUNK],
+    scores: DynArray[int256, MAX_CHUNK],
+    raw_before: uint256,
+):
+    """Evidence names a chunk of `epoch` as published: its data must hash to what `publish` stored."""
+    assert chunk < self.epochs[epoch].chunks, "EntitlementRoots: no such chunk"
+    assert keccak256(abi_encode(raw_before, accounts, scores)) == self.chunk_hash[epoch][chunk], "EntitlementRoots: chunk differs from the published one"
 
 
 @internal
@@ -372,8 +399,7 @@ def _new_shares(
     e: Epoch = self.epochs[epoch]
     if e.chunks == 0:
         return 0
-    assert chunk < e.chunks, "EntitlementRoots: no such chunk"
-    assert keccak256(abi_encode(raw_before, accounts, scores)) == self.chunk_hash[epoch][chunk], "EntitlementRoots: chunk differs from the published one"
+    self._check_chunk(epoch, chunk, accounts, scores, raw_before)
     prefix: uint256 = raw_before
     for i: uint256 in range(len(accounts), bound=MAX_CHUNK):
         raw: uint256 = self._raw(scores[i], e.share_scale)
@@ -403,6 +429,16 @@ def _pay(account: address, amount: uint256):
         raw_call(account, b"", value=amount)
     else:
         assert extcall IERC20(self.token).transfer(account, amount, default_return_value=True), "EntitlementRoots: token transfer failed"
+
+
+@internal
+def _fix_rule(epoch: uint256) -> uint256:
+    """Fix the epoch's share rule (TrainingLog's governed scale and cap) at its first chunk, or at its close if
+    it has none, so a rule change mid-epoch cannot split one round two ways; returns the share scale."""
+    if self.epochs[epoch].chunks == 0:
+        self.epochs[epoch].share_scale = staticcall TrainingLog(self.training_log).share_scale()
+        self.epochs[epoch].round_cap = staticcall TrainingLog(self.training_log).round_cap()
+    return self.epochs[epoch].share_scale
 
 
 @internal
@@ -461,31 +497,28 @@ def fund(settlement_id: bytes32, sources: DynArray[bytes32, MAX_SOURCES], totals
 def publish(epoch: uint256, accounts: DynArray[address, MAX_CHUNK], scores: DynArray[int256, MAX_CHUNK]):
     """
     @notice Publish the next chunk of the open epoch's scores; only the oracle, in roots mode.
+    @dev Every payee must be a member of the Governor now (`is_member`): membership is governed, so a
+         compromised oracle key cannot score an address governance never admitted, or one it removed.
+         That also keeps out the oracle and the treasury, which the Governor never lets be members.
+         Costs one cold `is_member` read per payee (2,630 gas in a chunk of 256, benchmarks/scale.py).
     @param epoch The open epoch (guards against publishing into the wrong one).
-    @param accounts Payees, strictly ascending across every chunk of the epoch; never the oracle or the treasury.
+    @param accounts Payees, strictly ascending across every chunk of the epoch; each an admitted member.
     @param scores Their scores (values x 1e9; a non-positive score earns nothing).
     """
     self._only_oracle()
-    assert staticcall Governor(self.governor).payout_mode() == ROOTS_MODE, "EntitlementRoots: governance has not switched payouts to roots"
+    governor: Governor = Governor(self.governor)
+    assert staticcall governor.payout_mode() == ROOTS_MODE, "EntitlementRoots: governance has not switched payouts to roots"
     assert epoch == self.open_epoch, "EntitlementRoots: not the open epoch"
     assert len(accounts) == len(scores) and len(accounts) > 0, "EntitlementRoots: empty chunk or length mismatch"
     chunks: uint256 = self.epochs[epoch].chunks
-    scale: uint256 = 0
-    if chunks == 0:
-        scale = staticcall TrainingLog(self.training_log).share_scale()
-        self.epochs[epoch].share_scale = scale
-        self.epochs[epoch].round_cap = staticcall TrainingLog(self.training_log).round_cap()
-    else:
-        scale = self.epochs[epoch].share_scale
-    oracle: address = msg.sender
-    treasury: address = staticcall RevenueShares(self.revenue_shares).treasury()
+    scale: uint256 = self._fix_rule(epoch)
     previous: uint256 = convert(self.epochs[epoch].last_account, uint256)
     raw_before: uint256 = self.epochs[epoch].raw_total
     raw_total: uint256 = raw_before
     for i: uint256 in range(len(accounts), bound=MAX_CHUNK):
         a: address = accounts[i]
         assert convert(a, uint256) > previous, "EntitlementRoots: accounts must be strictly ascending"
-        assert a != oracle and a != treasury, "EntitlementRoots: the oracle and the treasury cannot be paid"
+        assert staticcall governor.is_member(a), "EntitlementRoots: payee is not a member"
         assert scores[i] <= MAX_SCORE and scores[i] >= -MAX_SCORE, "EntitlementRoots: score out of range"
         previous = convert(a, uint256)
         raw_total += self._raw(scores[i], scale)
@@ -512,10 +545,8 @@ def close_epoch(epoch: uint256, model_hash: bytes32, method: String[32], params:
     self._only_oracle()
     assert epoch == self.open_epoch, "EntitlementRoots: not the open epoch"
     assert model_hash != empty(bytes32), "EntitlementRoots: empty model hash"
+    self._fix_rule(epoch)
     e: Epoch = self.epochs[epoch]
-    if e.chunks == 0:
-        e.share_scale = staticcall TrainingLog(self.training_log).share_scale()
-        e.round_cap = staticcall TrainingLog(self.training_log).round_cap()
     before: uint256 = 0
     through: uint256 = 0
     if epoch > 1:
@@ -607,7 +638,7 @@ def challenge_leaf(
     @param raw_before That chunk's `raw_before`, as published.
     """
     r: Root = self._under_challenge(epoch)
-    assert self._in_tree(r.hash, self._leaves(r.meta), r.total, leaf), "EntitlementRoots: leaf not in the root"
+    assert self._in_tree(r, leaf), "EntitlementRoots: leaf not in the root"
     e: Epoch = self.epochs[epoch]
     shares: uint256 = 0
     entitled: uint256 = 0
@@ -647,17 +678,15 @@ def answer(epoch: uint256, account: address, evidence: DynArray[Leaf, 2]):
     @param account The requested account.
     @param evidence Its leaf with proof, or two adjacent leaves around it (or the end leaf past it).
     """
-    r: Root = self.roots[epoch]
-    assert self._status(r.meta) == PROPOSED, "EntitlementRoots: no root under challenge"
+    r: Root = self._proposed(epoch)
     key: bytes32 = self._request_key(epoch, self._proposal(r.meta), account)
     assert self._requested_at[key] > 0, "EntitlementRoots: no open request for this account"
-    leaves: uint256 = self._leaves(r.meta)
     found: bool = len(evidence) == 1 and evidence[0].account == account
     if found:
-        assert self._in_tree(r.hash, leaves, r.total, evidence[0]), "EntitlementRoots: leaf not in the root"
+        assert self._in_tree(r, evidence[0]), "EntitlementRoots: leaf not in the root"
         log LeafAnswered(epoch=epoch, account=account, found=True, shares=evidence[0].shares, entitled=evidence[0].entitled)
     else:
-        assert self._absent(r.hash, leaves, r.total, account, evidence), "EntitlementRoots: no evidence that the account has no leaf"
+        assert self._absent(r, account, evidence), "EntitlementRoots: no evidence that the account has no leaf"
         log LeafAnswered(epoch=epoch, account=account, found=False, shares=0, entitled=0)
     self._requested_at[key] = 0
     self.roots[epoch].meta = r.meta - (1 << 144)
@@ -670,8 +699,7 @@ def reject_unanswered(epoch: uint256, account: address):
     @param epoch The epoch under challenge.
     @param account The account whose request went unanswered.
     """
-    r: Root = self.roots[epoch]
-    assert self._status(r.meta) == PROPOSED, "EntitlementRoots: no root under challenge"
+    r: Root = self._proposed(epoch)
     asked: uint256 = self._requested_at[self._request_key(epoch, self._proposal(r.meta), account)]
     assert asked > 0, "EntitlementRoots: no open request for this account"
     assert block.number > asked + self.challenge_blocks, "EntitlementRoots: the proposer may still answer"
@@ -688,9 +716,8 @@ def challenge_order(epoch: uint256, left: Leaf, right: Leaf):
     @param right The leaf at index k + 1, with its proof.
     """
     r: Root = self._under_challenge(epoch)
-    leaves: uint256 = self._leaves(r.meta)
-    assert self._in_tree(r.hash, leaves, r.total, left), "EntitlementRoots: leaf not in the root"
-    assert self._in_tree(r.hash, leaves, r.total, right), "EntitlementRoots: leaf not in the root"
+    assert self._in_tree(r, left), "EntitlementRoots: leaf not in the root"
+    assert self._in_tree(r, right), "EntitlementRoots: leaf not in the root"
     assert right.index == left.index + 1, "EntitlementRoots: leaves are not adjacent"
     assert convert(left.account, uint256) >= convert(right.account, uint256), "EntitlementRoots: the leaves are in order"
     self._reject(epoch, r, "leaves out of order", right.account)
@@ -720,14 +747,13 @@ def challenge_omission(
     @param raw_before That chunk's `raw_before`, as published.
     """
     r: Root = self._under_challenge(epoch)
-    assert self._absent(r.hash, self._leaves(r.meta), r.total, account, bracket), "EntitlementRoots: no evidence that the account is left out"
+    assert self._absent(r, account, bracket), "EntitlementRoots: no evidence that the account is left out"
     if len(prior) == 1:
         assert prior[0].account == account and epoch > 1, "EntitlementRoots: prior leaf is for another account"
         before: Root = self.roots[epoch - 1]
-        assert self._in_tree(before.hash, self._leaves(before.meta), before.total, prior[0]), "EntitlementRoots: prior leaf not in the accepted root"
+        assert self._in_tree(before, prior[0]), "EntitlementRoots: prior leaf not in the accepted root"
     else:
-        assert chunk < self.epochs[epoch].chunks, "EntitlementRoots: no such chunk"
-        assert keccak256(abi_encode(raw_before, accounts, scores)) == self.chunk_hash[epoch][chunk], "EntitlementRoots: chunk differs from the published one"
+        self._check_chunk(epoch, chunk, accounts, scores, raw_before)
         assert account in accounts, "EntitlementRoots: account not in the chunk"
     self._reject(epoch, r, "payee left out", account)
 
@@ -752,7 +778,7 @@ def claim(epoch: uint256, root: bytes32, leaf: Leaf) -> uint256:
     r: Root = self.roots[epoch]
     assert self._status(r.meta) == ACCEPTED, "EntitlementRoots: root not accepted"
     assert r.hash == root, "EntitlementRoots: not the accepted root of this epoch"
-    assert self._in_tree(root, self._leaves(r.meta), r.total, leaf), "EntitlementRoots: leaf not in the root"
+    assert self._in_tree(r, leaf), "EntitlementRoots: leaf not in the root"
     already: uint256 = self.claimed[leaf.account]
     assert leaf.entitled > already, "EntitlementRoots: nothing to claim"
     amount: uint256 = leaf.entitled - already
