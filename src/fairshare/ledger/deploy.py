@@ -239,7 +239,7 @@ def deploy_consortium(
     chain.send(chain.operator, governing, "seal_founding", what="sealing the founding membership")
     roots, _ = _deploy(chain, "EntitlementRoots", governor, shares, log, payment, challenge_blocks)
     training = contract_at(chain, "TrainingLog", log)
-    vault, _ = _deploy(chain, "CreditVault", shares, governor)
+    vault, _ = _deploy(chain, "CreditVault", shares, governor, roots)
     chain.send(chain.operator, revenue, "set_role", "vault", vault, what="naming the CreditVault")
     committee_address = ""
     if committee is not None:

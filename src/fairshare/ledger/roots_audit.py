@@ -9,7 +9,9 @@ with the entitlement rule (``fairshare.ledger.entitlements``) and compares:
 - claims: each claim's cumulative amount is the account's recomputed entitlement in the epoch it names, it paid
   exactly the growth over the account's previous claim, and the contract's ``claimed`` agrees;
 - money: funded = payees' revenue + treasury cuts; the contract holds funded - paid; paid = claims + treasury
-  payments; the revenue assigned to epochs plus what is pending is everything funded for payees.
+  payments; the revenue assigned to epochs plus what is pending is everything funded for payees. It says how
+  much of the funding was customers' deposits settled by the CreditVault (the vault's audit checks that
+  each such funding is exactly the growth the vault settled for its keys).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections import defaultdict
 
 from fairshare.ledger.audit import Check
 from fairshare.ledger.chain import Chain
-from fairshare.ledger.deploy import Deployment
+from fairshare.ledger.deploy import Deployment, contract_at
 from fairshare.ledger.entitlements import EntitlementTree, Standing
+from fairshare.ledger.events import EventIndex
 from fairshare.ledger.roots import RootsClient
 
 __all__ = ["roots_checks"]
@@ -72,8 +75,9 @@ def _claims_check(client: RootsClient, standings: dict[int, Standing]) -> Check:
     return Check("claims match the roots", not problems, "; ".join(problems[:8]) if problems else detail)
 
 
-def _money_check(client: RootsClient) -> Check:
+def _money_check(client: RootsClient, vault_txs: set[str]) -> Check:
     funded = client.events("Funded")
+    from_vault = sum(e.args["amount"] for e in funded if e.tx_hash in vault_txs)
     paid_treasury = sum(e.args["amount"] for e in client.events("TreasuryPaid"))
     amount = sum(e.args["amount"] for e in funded)
     cuts = sum(e.args["treasury_cut"] for e in funded)
@@ -93,8 +97,8 @@ def _money_check(client: RootsClient) -> Check:
     if held < amount - claims - paid_treasury:
         problems.append(f"holds {held}, owes {amount - claims - paid_treasury}")
     detail = (
-        f"funded {amount} = payees {amount - cuts} + treasury {cuts}; paid {claims} in claims and {paid_treasury} to "
-        f"the treasury; holds {held}"
+        f"funded {amount} ({from_vault} of it customers' deposits settled by the CreditVault) = payees "
+        f"{amount - cuts} + treasury {cuts}; paid {claims} in claims and {paid_treasury} to the treasury; holds {held}"
     )
     return Check("roots money conserved", not problems, "; ".join(problems) if problems else detail)
 
@@ -120,13 +124,18 @@ def roots_checks(chain: Chain, deployment: Deployment) -> list[Check]:
     """The roots audit; nothing to check (and no lines) for a deployment without EntitlementRoots or any epoch."""
     if not deployment.entitlement_roots:
         return []
-    client = RootsClient(chain, deployment)  # in-memory index: every log read from the chain now
+    contracts = [contract_at(chain, "EntitlementRoots", deployment.entitlement_roots)]
+    if deployment.vault:
+        contracts.append(contract_at(chain, "CreditVault", deployment.vault))
+    index = EventIndex(chain.w3, contracts, deployment.block)  # in memory: every log read from the chain now
+    client = RootsClient(chain, deployment, index)
+    vault_txs = {e.tx_hash for e in index.events(contracts[-1].address, "Settled")} if deployment.vault else set()
     standings = {s.epoch: s for s in client.standings()}
     if not standings and not client.events("Funded"):
         return []
     trees = {epoch: EntitlementTree(s.leaves()) for epoch, s in standings.items()}
     over = [e for e, t in trees.items() if t.total > sum(p.revenue for p in client.publications() if p.epoch <= e)]
-    checks = [_roots_check(client, trees), _claims_check(client, standings), _money_check(client)]
+    checks = [_roots_check(client, trees), _claims_check(client, standings), _money_check(client, vault_txs)]
     if over:
         checks.append(Check("roots within revenue", False, f"epochs {over} entitle more than their revenue"))
     return checks
