@@ -130,3 +130,15 @@ def test_only_the_operator_and_the_named_vault_fund_entitlement_roots(chain: Cha
     epoch = r.client.open_epoch()
     r.client.close(r.oracle, epoch, HASH, "exact", "{}", 0)
     assert EntitlementTree(r.client.standings()[-1].leaves()).total == 0
+
+
+def test_a_vault_wired_to_another_consortiums_entitlement_roots_is_refused_at_deployment(chain: Chain) -> None:
+    ours, theirs = make_consortium(chain, members=2), make_consortium(chain, members=2)
+    with pytest.raises(TransactionError, match="CreditVault: EntitlementRoots of another consortium"):
+        _deploy(
+            chain,
+            "CreditVault",
+            ours.deployment.revenue_shares,
+            ours.deployment.governor,
+            theirs.deployment.entitlement_roots,
+        )

@@ -12,10 +12,10 @@
      to where the Governor's payout mode pays members now: RevenueShares.distribute (mode 0, the
      accumulator) or EntitlementRoots.fund (mode 1, Merkle roots). The vault's `settled[key]` is the
      only record of what a key paid; each sink's running total for the key grows by exactly what the
-     vault pays it, so a receipt never settles twice, across a mode switch too. Receipts are EIP-712 signed in batches: a receipt is a leaf of a Merkle
-     tree whose root the operator's key signs (one signature per group commit of the API). Each
-     settlement window's batch roots are themselves a Merkle tree whose root the operator posts here
-     (`post_window`), so the evidence is public without revealing per-customer traffic. The operator
+     vault pays it, so a receipt never settles twice, across a mode switch too.
+     Receipts are EIP-712 signed in batches: a receipt is a leaf of a Merkle tree whose root the
+     operator's key signs (one signature per group commit of the API). Each settlement window's batch
+     roots are themselves a Merkle tree whose root the operator posts here (`post_window`), so the evidence is public without revealing per-customer traffic. The operator
      settles citing a posted window; if it stops, anyone settles a key from one published receipt, its
      batch signature and its proofs (`settle_receipt`).
      The operator and receipt signer is RevenueShares' operator (a governed role); the refund notice is
@@ -56,6 +56,9 @@ interface EntitlementRoots:
         settlement_id: bytes32, sources: DynArray[bytes32, MAX_KEYS], totals: DynArray[uint256, MAX_KEYS]
     ) -> uint256: payable
     def settled_total(source: bytes32) -> uint256: view
+    def revenue_shares() -> address: view
+    def governor() -> address: view
+    def token() -> address: view
 
 interface Governor:
     def refund_notice() -> uint256: view
@@ -127,12 +130,16 @@ def __init__(revenue_shares: address, governor: address, entitlement_roots: addr
     """
     @param revenue_shares The consortium's RevenueShares (which must name this vault as its vault).
     @param governor The consortium's Governor (holds the refund notice and the payout mode).
-    @param entitlement_roots The consortium's EntitlementRoots (paid instead of RevenueShares in roots mode).
+    @param entitlement_roots The consortium's EntitlementRoots (paid instead of RevenueShares in roots mode);
+           it must read the same RevenueShares and Governor and be paid in the same asset.
     """
     self.revenue_shares = revenue_shares
     self.governor = governor
     self.entitlement_roots = entitlement_roots
     self.token = staticcall RevenueShares(revenue_shares).token()
+    roots: EntitlementRoots = EntitlementRoots(entitlement_roots)
+    assert staticcall roots.revenue_shares() == revenue_shares and staticcall roots.governor() == governor, "CreditVault: EntitlementRoots of another consortium"
+    assert staticcall roots.token() == self.token, "CreditVault: EntitlementRoots paid in another asset"
     self.domain_separator = keccak256(
         abi_encode(DOMAIN_TYPEHASH, keccak256("fairshare CreditVault"), keccak256("1"), chain.id, self)
     )
@@ -195,7 +202,7 @@ def _pay_in(sid: bytes32, keys: DynArray[bytes32, MAX_KEYS], amounts: DynArray[u
     roots: bool = staticcall Governor(self.governor).payout_mode() == ROOTS_MODE
     sink: address = self.entitlement_roots if roots else self.revenue_shares
     totals: DynArray[uint256, MAX_KEYS] = []
-    for i: uint256 in range(len(keys), bound=MAX_KEYS):
+    for i: uint256 in range(len(keys), bound=MAX_KEYS):  # both sinks have the same settled_total(source)
         totals.append(staticcall EntitlementRoots(sink).settled_total(keys[i]) + amounts[i])
     value: uint256 = amount
     if self.token != empty(address):
