@@ -186,11 +186,11 @@ def settle_run(run: Run) -> Settlement:
     followed by a revenue epoch whose root makes the customers' money claimable. Either way the money is the
     customers' deposits; the operator pays nothing from its own funds."""
     if run.roots_mode():
-        return settle_revenue(run, lambda: _settle_vault(run))
-    return _settle_vault(run)
+        return settle_revenue(run, lambda: _settle_vault(run, "EntitlementRoots"))
+    return _settle_vault(run, "RevenueShares")
 
 
-def _settle_vault(run: Run) -> Settlement:
+def _settle_vault(run: Run, into: str) -> Settlement:
     store = UsageStore(run.paths.usage_url)
     result = settle(
         store, OperatorVault(vault_for(run), run.chain.operator), publish=lambda sid: _publish(run, store, sid)
@@ -201,7 +201,7 @@ def _settle_vault(run: Run) -> Settlement:
     cut = sum(d.treasury_cut for d in run.ledger.distributions() if d.tx_hash in txs)
     if run.deployment.entitlement_roots:
         cut += sum(e.args["treasury_cut"] for e in run.roots.events("Funded") if e.tx_hash in txs)
-    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
+    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed, into)
 
 
 def withdraw_members(
