@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from fairshare.errors import TransactionError
+from fairshare.errors import LedgerError, TransactionError
 from fairshare.governance import ProposalAction
 from fairshare.ledger import Chain, deploy_test_stablecoin
 from fairshare.ledger.deploy import _deploy, contract_at
@@ -142,3 +142,19 @@ def test_a_vault_wired_to_another_consortiums_entitlement_roots_is_refused_at_de
             ours.deployment.governor,
             theirs.deployment.entitlement_roots,
         )
+
+
+def test_the_operators_direct_payment_refuses_a_customers_vault_key_in_either_mode(chain: Chain) -> None:
+    """Revenue that came through the vault is settled only there: the operator's own payment path (kept for revenue
+    from outside the vault) refuses a customer's key, into the accumulator and into the roots alike."""
+    r = open_roots(chain, members=2)
+    vault = vault_of(r)
+    vault.deposit(r.c.outsider, KEY, 1000)
+    wid, receipts, _ = post(vault, chain, [300])
+    vault.settle(chain.operator, wid, {KEY: (300, receipts[0].request)})
+    for pay in (r.client.settle, r.c.client.settle):
+        with pytest.raises(LedgerError, match="is a customer's API key in the CreditVault"):
+            pay(chain.operator, KEY, {KEY: 600})
+    other = key_hash("a grant")  # revenue from outside the vault still goes straight in
+    assert r.client.settle(chain.operator, other, {other: 50})[0] == 50
+    assert (r.client.settled_total(KEY), vault.key(KEY).settled, r.client.totals()["total_funded"]) == (300, 300, 350)
