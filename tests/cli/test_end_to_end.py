@@ -176,6 +176,15 @@ def test_a_demo_paid_out_by_merkle_roots_ends_with_audit_ok(tmp_path: Path) -> N
     assert all(m["withdrawn"] == m["payout"] for m in members.values())
     assert 0 <= summary["remainder"] <= len(members) * 3
     assert members["idle-health"]["payout"] <= summary["revenue"] // 100
+    # the customers' deposits paid the members (settled through the vault into EntitlementRoots): before, the
+    # operator paid from its own funds and the deposits stayed in the vault, refundable
+    vault = summary["vault"]
+    assert vault["deposited"] == vault["settled"] == summary["revenue"] and vault["refunded"] == vault["balance"] == 0
+    money = checks["vault: money leaves only by settlement or refund"]
+    assert money["ok"] and f"0 into RevenueShares, {summary['revenue']} into EntitlementRoots" in money["detail"]
+    cut = sum(s["treasury_cut"] for s in summary["settlements"])  # members' claims: what customers paid less the cut
+    claimed = sum(m["withdrawn"] for name, m in members.items() if name != "treasury")
+    assert members["treasury"]["withdrawn"] == cut > 0 and claimed + summary["remainder"] == summary["revenue"] - cut
     record = next((tmp_path / "home" / "runs").glob("*/*/models/round-1.record.json"))
     record.write_text(record.read_text().replace('"values"', '"values" ', 1))  # one byte more, same meaning
     tampered = fairshare("audit", "--json", home=tmp_path / "home", check=False)

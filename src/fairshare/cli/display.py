@@ -175,8 +175,9 @@ def show_settlement(console: Console, settlement: Settlement) -> None:
         return
     verb = "was already settled" if settlement.already_settled else "settled"
     console.print(
-        f"{settlement.calls:,} paid calls {verb}: {format_amount(settlement.amount)} distributed "
-        f"(treasury cut {format_amount(settlement.treasury_cut)}), settlement {settlement.settlement_id[:18]}… "
+        f"{settlement.calls:,} paid calls {verb}: {format_amount(settlement.amount)} from customers' deposits in "
+        f"the CreditVault into {settlement.into} (treasury cut {format_amount(settlement.treasury_cut)}), "
+        f"settlement {settlement.settlement_id[:18]}… "
         f"tx {settlement.tx_hash[:18]}…",
         highlight=False,
     )

@@ -2,7 +2,8 @@
 
 Returns the summary that ``fairshare demo --out DIR`` writes as ``summary.json``. Every amount in it is an
 integer in the token's smallest unit; ``vault`` says what customers deposited in the CreditVault and how much
-of it was settled into the split or refunded, and the vault's balance.
+of it was settled into the members' payouts (RevenueShares, or EntitlementRoots with payouts by roots) or
+refunded, and the vault's balance.
 """
 
 from __future__ import annotations

@@ -85,7 +85,8 @@ def vault_audit(run: Run, fresh: LedgerClient) -> list[Check]:
         return []
     from fairshare.consortium.revenue import published_windows
 
-    return vault_checks(VaultClient(run.chain, run.deployment, fresh.index), fresh, published_windows(run))
+    roots = RootsClient(run.chain, run.deployment, fresh.index) if run.deployment.entitlement_roots else None
+    return vault_checks(VaultClient(run.chain, run.deployment, fresh.index), fresh, published_windows(run), roots)
 
 
 def round_records_check(run: Run, rounds: list[RoundRecord]) -> Check:

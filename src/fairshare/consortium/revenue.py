@@ -11,7 +11,7 @@ auditors.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from fairshare.serving.credit import sync_credit
 from fairshare.serving.receipting import Receipting
 from fairshare.serving.released import NotReleased, ReleasedModel
 from fairshare.serving.server import running
-from fairshare.serving.settle import settle, settle_totals, window_receipts
+from fairshare.serving.settle import settle, window_receipts
 from fairshare.serving.store import UsageStore
 
 __all__ = [
@@ -79,30 +79,6 @@ def _publish(run: Run, store: UsageStore, settlement_id: str) -> Path:
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
     return path
-
-
-class RootsRevenueSink:
-    """Settlements go to EntitlementRoots.fund (payouts by roots), with the same per-source running totals."""
-
-    def __init__(self, run: Run) -> None:
-        self.roots = run.roots
-        self.ledger = run.ledger
-        self.payer = run.chain.operator
-
-    def settled_total(self, source: bytes) -> int:
-        """What EntitlementRoots settled for ``source``; refuses a source the accumulator already took revenue
-        from (EntitlementRoots would count its running total from zero and pay that revenue again)."""
-        before = self.ledger.settled_total(source)
-        if before > 0:
-            raise LedgerError(
-                f"revenue source {source.hex()[:16]}… was settled into RevenueShares before payouts switched to "
-                "roots; settle it there (switch the payout mode back), or bill new revenue under a new API key"
-            )
-        return self.roots.settled_total(source)
-
-    def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]:
-        amount, tx, _ = self.roots.settle(self.payer, settlement_id, totals)
-        return amount, tx
 
 
 def released_model(run: Run) -> ReleasedModel:
@@ -204,10 +180,17 @@ def earn_revenue(run: Run, view: View, calls: int | None = None) -> int:
 
 
 def settle_run(run: Run) -> Settlement:
-    """Post the window of every unsettled call's receipts, publish it, settle each key through the vault; with
-    payouts by roots, settle into EntitlementRoots followed by a revenue epoch whose root makes it claimable."""
+    """Post the window of every unsettled call's receipts, publish it, and settle each key through the vault.
+
+    The vault pays where the governed payout mode pays members: RevenueShares' split, or EntitlementRoots,
+    followed by a revenue epoch whose root makes the customers' money claimable. Either way the money is the
+    customers' deposits; the operator pays nothing from its own funds."""
     if run.roots_mode():
-        return settle_revenue(run, lambda: _settle_roots(run))
+        return settle_revenue(run, lambda: _settle_vault(run, "EntitlementRoots"))
+    return _settle_vault(run, "RevenueShares")
+
+
+def _settle_vault(run: Run, into: str) -> Settlement:
     store = UsageStore(run.paths.usage_url)
     result = settle(
         store, OperatorVault(vault_for(run), run.chain.operator), publish=lambda sid: _publish(run, store, sid)
@@ -216,20 +199,9 @@ def settle_run(run: Run) -> Settlement:
         return Settlement("", 0, 0, 0, "")
     txs = set(result.tx_hash.split(","))
     cut = sum(d.treasury_cut for d in run.ledger.distributions() if d.tx_hash in txs)
-    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
-
-
-def _settle_roots(run: Run) -> Settlement:
-    """Payouts by roots: the operator pays each key's billed running total into EntitlementRoots (the vault
-    pays only into RevenueShares' accumulator; see docs/payouts.md)."""
-    store = UsageStore(run.paths.usage_url)
-    result = settle_totals(store, RootsRevenueSink(run))
-    if result is None:
-        return Settlement("", 0, 0, 0, "")
-    key = bytes.fromhex(result.settlement_id[2:])
-    funded = run.roots.events("Funded")
-    cut = sum(e.args["treasury_cut"] for e in funded if bytes(e.args["settlement_id"]) == key)
-    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed)
+    if run.deployment.entitlement_roots:
+        cut += sum(e.args["treasury_cut"] for e in run.roots.events("Funded") if e.tx_hash in txs)
+    return Settlement(result.settlement_id, result.billed, result.calls, cut, result.tx_hash, result.resumed, into)
 
 
 def withdraw_members(

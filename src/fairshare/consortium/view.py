@@ -52,6 +52,8 @@ class Settlement:
     treasury_cut: int
     tx_hash: str
     already_settled: bool = False
+    into: str = "RevenueShares"
+    """Where the vault paid the customers' money: RevenueShares, or EntitlementRoots with payouts by roots."""
 
 
 @dataclass(frozen=True)

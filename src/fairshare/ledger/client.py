@@ -8,7 +8,7 @@ contract only lets grow, so a repeated settlement is refused, not paid.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,16 @@ from fairshare.ledger.contracts import compiled
 from fairshare.ledger.deploy import Deployment, check_same_chain, contract_at
 from fairshare.ledger.events import EventIndex, IndexedEvent
 
-__all__ = ["MAX_SOURCES", "Distribution", "LedgerClient", "Mint", "RoundRecord", "WithdrawalEvent", "growth_due"]
+__all__ = [
+    "MAX_SOURCES",
+    "Distribution",
+    "LedgerClient",
+    "Mint",
+    "RoundRecord",
+    "WithdrawalEvent",
+    "growth_due",
+    "refuse_customer_keys",
+]
 
 MAX_SOURCES = 64
 """Revenue sources one distribution transaction takes (RevenueShares.MAX_SOURCES)."""
@@ -42,6 +51,23 @@ def growth_due(totals: Mapping[bytes, int], settled_total: Callable[[bytes], int
             )
         amount += total - settled
     return amount
+
+
+def refuse_customer_keys(chain: Chain, deployment: Deployment, sources: Iterable[bytes]) -> None:
+    """Refuse an operator payment under a revenue source that is a customer's key in the CreditVault.
+
+    The vault settles such a key out of the customer's deposit, into whichever payout contract governance chose;
+    an operator payment under the same source would count revenue for that key that no customer paid, and the
+    chain's settled totals for the key would no longer be the vault's (the audit's usage check fails)."""
+    if not deployment.vault:
+        return
+    vault = chain.w3.eth.contract(address=Web3.to_checksum_address(deployment.vault), abi=compiled("CreditVault").abi)
+    for source in sources:
+        if int(vault.functions.deposited(source).call()) > 0:
+            raise LedgerError(
+                f"revenue source {source.hex()[:16]}… is a customer's API key in the CreditVault, which settles it "
+                "from the customer's deposit (`fairshare settle`); pay other revenue under another source"
+            )
 
 
 @dataclass(frozen=True)
@@ -200,6 +226,7 @@ class LedgerClient:
             raise LedgerError("a settlement needs at least one revenue source")
         if len(totals) > MAX_SOURCES:
             raise LedgerError(f"a settlement takes at most {MAX_SOURCES} sources per transaction; got {len(totals)}")
+        refuse_customer_keys(self.chain, self.deployment, totals)
         amount = growth_due(totals, self.settled_total)
         args = (settlement_id, list(totals), list(totals.values()))
         if self.token is None:

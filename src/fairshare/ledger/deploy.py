@@ -190,7 +190,8 @@ def deploy_consortium(
     """Deploy RevenueShares, TrainingLog, the Governor and the CreditVault; make the log the only minter of
     shares and the vault the payer of customers' credit, and hand the Governor ownership of both, so that from
     then on only members' votes change policy. EntitlementRoots is deployed beside them, idle until governance
-    switches the payout mode to roots (``challenge_blocks`` is how long a proposed root can be challenged).
+    switches the payout mode to roots (``challenge_blocks`` is how long a proposed root can be challenged); the
+    vault is wired to it at construction, once, and settles there while the mode is roots.
 
     The oracle (records rounds) and the treasury are never members: whoever scores rounds cannot be paid by them.
     With ``committee``, a ScoreCommittee with its founding validators becomes the only recorder of rounds (their
@@ -239,7 +240,7 @@ def deploy_consortium(
     chain.send(chain.operator, governing, "seal_founding", what="sealing the founding membership")
     roots, _ = _deploy(chain, "EntitlementRoots", governor, shares, log, payment, challenge_blocks)
     training = contract_at(chain, "TrainingLog", log)
-    vault, _ = _deploy(chain, "CreditVault", shares, governor)
+    vault, _ = _deploy(chain, "CreditVault", shares, governor, roots)
     chain.send(chain.operator, revenue, "set_role", "vault", vault, what="naming the CreditVault")
     committee_address = ""
     if committee is not None:

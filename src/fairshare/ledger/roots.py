@@ -15,7 +15,7 @@ from web3 import Web3
 
 from fairshare.errors import LedgerError
 from fairshare.ledger.chain import Chain
-from fairshare.ledger.client import growth_due
+from fairshare.ledger.client import growth_due, refuse_customer_keys
 from fairshare.ledger.deploy import Deployment, contract_at
 from fairshare.ledger.entitlements import (
     CHUNK,
@@ -161,6 +161,7 @@ class RootsClient:
         transaction hash, gas). The contract refuses a total that does not grow, so a retry cannot pay twice."""
         if not totals or len(totals) > MAX_SOURCES:
             raise LedgerError(f"a settlement takes 1 to {MAX_SOURCES} revenue sources; got {len(totals)}")
+        refuse_customer_keys(self.chain, self.deployment, totals)
         amount = growth_due(totals, self.settled_total)
         token = self.deployment.token
         if token:

@@ -9,7 +9,9 @@ with the entitlement rule (``fairshare.ledger.entitlements``) and compares:
 - claims: each claim's cumulative amount is the account's recomputed entitlement in the epoch it names, it paid
   exactly the growth over the account's previous claim, and the contract's ``claimed`` agrees;
 - money: funded = payees' revenue + treasury cuts; the contract holds funded - paid; paid = claims + treasury
-  payments; the revenue assigned to epochs plus what is pending is everything funded for payees;
+  payments; the revenue assigned to epochs plus what is pending is everything funded for payees. It says how
+  much of the funding was customers' deposits settled by the CreditVault (the vault's audit checks that
+  each such funding is exactly the growth the vault settled for its keys);
 - payees: every published account was a member the Governor had admitted (and not removed) when its chunk was
   published, replaying the Governor's MemberChanged events in chain order. The contract refuses anyone else, so
   this fails only if that rule was bypassed (a contract built without it); it is the audit's own reading of the
@@ -75,8 +77,9 @@ def _claims_check(client: RootsClient, standings: dict[int, Standing]) -> Check:
     return Check("claims match the roots", not problems, "; ".join(problems[:8]) if problems else detail)
 
 
-def _money_check(client: RootsClient) -> Check:
+def _money_check(client: RootsClient, vault_txs: set[str]) -> Check:
     funded = client.events("Funded")
+    from_vault = sum(e.args["amount"] for e in funded if e.tx_hash in vault_txs)
     paid_treasury = sum(e.args["amount"] for e in client.events("TreasuryPaid"))
     amount = sum(e.args["amount"] for e in funded)
     cuts = sum(e.args["treasury_cut"] for e in funded)
@@ -96,8 +99,8 @@ def _money_check(client: RootsClient) -> Check:
     if held < amount - claims - paid_treasury:
         problems.append(f"holds {held}, owes {amount - claims - paid_treasury}")
     detail = (
-        f"funded {amount} = payees {amount - cuts} + treasury {cuts}; paid {claims} in claims and {paid_treasury} to "
-        f"the treasury; holds {held}"
+        f"funded {amount} ({from_vault} of it customers' deposits settled by the CreditVault) = payees "
+        f"{amount - cuts} + treasury {cuts}; paid {claims} in claims and {paid_treasury} to the treasury; holds {held}"
     )
     return Check("roots money conserved", not problems, "; ".join(problems) if problems else detail)
 
@@ -150,6 +153,8 @@ def roots_checks(ledger: LedgerClient) -> list[Check]:
     if not ledger.deployment.entitlement_roots:
         return []
     client = RootsClient(ledger.chain, ledger.deployment, ledger.index)
+    vault = ledger.deployment.vault
+    vault_txs = {e.tx_hash for e in ledger.index.events(vault, "Settled")} if vault else set()
     standings = {s.epoch: s for s in client.standings()}
     if not standings and not client.events("Funded") and not client.events("ScoresPublished"):
         return []  # a payee published into the open epoch is checked before the epoch closes
@@ -158,7 +163,7 @@ def roots_checks(ledger: LedgerClient) -> list[Check]:
     checks = [
         _roots_check(client, trees),
         _claims_check(client, standings),
-        _money_check(client),
+        _money_check(client, vault_txs),
         _payees_check(client),
     ]
     if over:

@@ -3,8 +3,9 @@
 - books per key: the deposits, settlements and refunds in events are the contract's figures, and
   deposited == settled + refunded + held, settled <= deposited - refunded, every key;
 - conservation: the vault holds exactly deposits - settlements - refunds (more is reported as unsolicited,
-  less fails), and every settlement's amount arrived in RevenueShares in the same transaction, so nothing
-  leaves the vault but through a settlement into the split or a refund to the key's holder;
+  less fails), and in every settlement's transaction each key's running total grew, in RevenueShares or (in
+  roots mode) EntitlementRoots, by exactly what the vault settled for it, so nothing leaves the vault but
+  through a settlement into the members' payouts or a refund to the key's holder;
 - every settled running total is backed by a receipt the operator signed: the settlement's (key, request,
   total) is a receipt of the published window it cites, whose batch signature recovers to the window's
   signer and whose proofs fold to the root posted on chain.
@@ -20,13 +21,20 @@ from fairshare.errors import LedgerError
 from fairshare.ledger.audit import Check
 from fairshare.ledger.client import LedgerClient
 from fairshare.ledger.receipts import SignedReceipt, fold
+from fairshare.ledger.roots import RootsClient
 from fairshare.ledger.vault import VaultClient
 
 __all__ = ["vault_checks"]
 
 
-def vault_checks(vault: VaultClient, revenue: LedgerClient, windows: Mapping[int, dict[str, Any]]) -> list[Check]:
-    """``windows`` maps a window id to its published receipts (``fairshare.serving.settle.window_receipts``)."""
+def vault_checks(
+    vault: VaultClient,
+    revenue: LedgerClient,
+    windows: Mapping[int, dict[str, Any]],
+    roots: RootsClient | None = None,
+) -> list[Check]:
+    """``windows`` maps a window id to its published receipts (``fairshare.serving.settle.window_receipts``);
+    ``roots`` is EntitlementRoots, where the vault settles while payouts are by roots (None: none deployed)."""
     deposits = vault.events("Deposited")
     settlements = vault.events("Settled")
     refunds = vault.events("Refunded")
@@ -69,26 +77,27 @@ def vault_checks(vault: VaultClient, revenue: LedgerClient, windows: Mapping[int
         else f"{n} keys; {sum(deposited.values())} deposited, "
         f"{sum(settled.values())} settled, {sum(refunded.values())} refunded",
     )
-    return [books, _conservation(vault, revenue, deposited, settled, refunded), _backed(vault, windows)]
+    return [books, _conservation(vault, revenue, roots, deposited, settled, refunded), _backed(vault, windows)]
 
 
-def _conservation(vault: VaultClient, revenue: LedgerClient, deposited: dict, settled: dict, refunded: dict) -> Check:
+def _conservation(
+    vault: VaultClient, revenue: LedgerClient, roots: RootsClient | None, deposited: dict, settled: dict, refunded: dict
+) -> Check:
     owed = sum(deposited.values()) - sum(settled.values()) - sum(refunded.values())
     held = vault.balance()
     problems = []
     if held < owed:
         problems.append(f"the vault holds {held}, less than the {owed} its books say it holds")
-    per_tx: dict[str, int] = defaultdict(int)
+    settled_in: dict[str, dict[bytes, int]] = defaultdict(lambda: defaultdict(int))
     for e in vault.events("Settled"):
-        per_tx[e.tx_hash] += int(e.args["amount"])
-    arrived: dict[str, int] = defaultdict(int)
-    for d in revenue.distributions():
-        if d.tx_hash in per_tx:
-            arrived[d.tx_hash] += d.amount
-    for tx, amount in per_tx.items():
-        if arrived.get(tx, 0) != amount:
+        settled_in[e.tx_hash][bytes(e.args["key"])] += int(e.args["amount"])
+    received, into = _received(revenue, roots, set(settled_in))
+    for tx, keys in settled_in.items():
+        got = received.get(tx, {})
+        if got != keys:
             problems.append(
-                f"tx {tx[:12]}…: the vault settled {amount} but RevenueShares received {arrived.get(tx, 0)}"
+                f"tx {tx[:12]}…: the vault settled {sum(keys.values())} for {len(keys)} keys but the payouts "
+                f"received {sum(got.values())} for {len(got)} sources"
             )
     extra = f"; {held - owed} unsolicited" if held > owed else ""
     return Check(
@@ -96,9 +105,34 @@ def _conservation(vault: VaultClient, revenue: LedgerClient, deposited: dict, se
         not problems,
         "; ".join(problems[:8])
         if problems
-        else f"holds {held} == deposits - settled - refunded{extra}; "
-        f"{len(per_tx)} settlement transactions each paid RevenueShares exactly",
+        else f"holds {held} == deposits - settled - refunded{extra}; {len(settled_in)} settlement transactions "
+        f"each paid its keys' growth exactly: {into['RevenueShares']} into RevenueShares, "
+        f"{into['EntitlementRoots']} into EntitlementRoots",
     )
+
+
+def _received(
+    revenue: LedgerClient, roots: RootsClient | None, txs: set[str]
+) -> tuple[dict[str, dict[bytes, int]], dict[str, int]]:
+    """What the payouts received in the vault's settlement transactions ``txs``, per transaction and source: the
+    growth of the source's running total in the contract paid (RevenueShares, or EntitlementRoots in roots
+    mode), whoever paid it before; and the total that went into each contract."""
+    payments = {"RevenueShares": [(d.tx_hash, d.sources, d.totals) for d in revenue.distributions()]}
+    funded = roots.events("Funded") if roots is not None else []
+    payments["EntitlementRoots"] = [
+        (e.tx_hash, tuple(bytes(x) for x in e.args["sources"]), tuple(e.args["totals"])) for e in funded
+    ]
+    received: dict[str, dict[bytes, int]] = defaultdict(lambda: defaultdict(int))
+    into = dict.fromkeys(payments, 0)
+    for sink, events in payments.items():
+        last: dict[bytes, int] = defaultdict(int)
+        for tx, sources, totals in events:
+            for source, total in zip(sources, totals, strict=True):
+                if tx in txs:
+                    received[tx][source] += int(total) - last[source]
+                    into[sink] += int(total) - last[source]
+                last[source] = int(total)
+    return {tx: dict(keys) for tx, keys in received.items()}, into
 
 
 def _backed(vault: VaultClient, windows: Mapping[int, dict[str, Any]]) -> Check:

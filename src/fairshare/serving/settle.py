@@ -1,5 +1,6 @@
 """Settlement: every unsettled paid call's receipt goes into one window posted on chain, and the CreditVault
-moves each key's billed growth from the customer's deposit into the revenue split.
+moves each key's billed growth from the customer's deposit to where the governed payout mode pays members
+(RevenueShares' split, or EntitlementRoots with payouts by roots).
 
 Steps, each safe to crash after: (1) open a settlement over every unsettled usage row (its rows are fixed);
 (2) its window is the Merkle root over the signed receipt batches of those rows: post it to the vault, or
@@ -32,7 +33,6 @@ __all__ = [
     "key_source",
     "settle",
     "settle_from_receipts",
-    "settle_totals",
     "window_receipts",
 ]
 
@@ -118,32 +118,6 @@ def _in_batches(due: Mapping[bytes, Any], pay: Callable[[dict[bytes, Any]], tupl
         paid += amount
         txs.append(tx)
     return paid, ",".join(txs)
-
-
-class RunningTotalSink(Protocol):
-    """Where an operator-paid settlement goes (EntitlementRoots with payouts by roots): per-source totals."""
-
-    def settled_total(self, source: bytes) -> int: ...
-    def settle(self, settlement_id: bytes, totals: Mapping[bytes, int]) -> tuple[int, str]: ...
-
-
-def settle_totals(store: UsageStore, sink: RunningTotalSink) -> SettlementResult | None:
-    """Settle what is pending by paying each key's billed running total (its highest receipt) into ``sink``,
-    which pays only the growth over what it settled for the key before; None when there is nothing to settle.
-
-    The same crash-safe steps as ``settle`` without a vault: the operator pays, so the contract's refusal of a
-    total that does not grow is what stops a retry or a doctored store from paying twice."""
-    opened = store.open_settlement()
-    if opened is None:
-        return None
-    settlement_id, billed, calls = opened
-    sid = bytes.fromhex(settlement_id[2:])
-    receipts = store.settlement_key_receipts(settlement_id)
-    totals = {key_source(k): max(t for t, _ in rs) for k, rs in receipts.items() if rs}
-    due = {source: total for source, total in totals.items() if sink.settled_total(source) < total}
-    paid, tx_hash = _in_batches(due, lambda batch: sink.settle(sid, batch))
-    store.close_settlement(settlement_id, tx_hash)
-    return SettlementResult(settlement_id, paid, calls, tx_hash, resumed=len(due) < len(totals), billed=billed)
 
 
 def window_receipts(store: UsageStore, settlement_id: str, chain_id: int, vault: str) -> dict[str, Any]:

@@ -2,17 +2,20 @@
 # pragma nonreentrancy off
 """
 @title CreditVault
-@notice Customers' prepaid API credit, held on chain until it is either settled into the revenue split
-        or refunded to the customer. Nothing leaves the vault any other way.
+@notice Customers' prepaid API credit, held on chain until it is either settled into the members'
+        payouts or refunded to the customer. Nothing leaves the vault any other way.
 @dev A key is keccak256 of an API key id ("fairshare:api-key:<id>"). Its first depositor is its holder,
      the only account a refund can go to and the only one that may top the key up. Per key, always:
      deposited == settled + refunded + held, and settled never exceeds deposited - refunded. A refund
      closes its key: later calls need a new key (so running totals never straddle a refund).
      Settlement moves the growth of a key's running total billed (as signed in the operator's receipts)
-     to RevenueShares.distribute. Receipts are EIP-712 signed in batches: a receipt is a leaf of a Merkle
-     tree whose root the operator's key signs (one signature per group commit of the API). Each
-     settlement window's batch roots are themselves a Merkle tree whose root the operator posts here
-     (`post_window`), so the evidence is public without revealing per-customer traffic. The operator
+     to where the Governor's payout mode pays members now: RevenueShares.distribute (mode 0, the
+     accumulator) or EntitlementRoots.fund (mode 1, Merkle roots). The vault's `settled[key]` is the
+     only record of what a key paid; each sink's running total for the key grows by exactly what the
+     vault pays it, so a receipt never settles twice, across a mode switch too.
+     Receipts are EIP-712 signed in batches: a receipt is a leaf of a Merkle tree whose root the
+     operator's key signs (one signature per group commit of the API). Each settlement window's batch
+     roots are themselves a Merkle tree whose root the operator posts here (`post_window`), so the evidence is public without revealing per-customer traffic. The operator
      settles citing a posted window; if it stops, anyone settles a key from one published receipt, its
      batch signature and its proofs (`settle_receipt`).
      The operator and receipt signer is RevenueShares' operator (a governed role); the refund notice is
@@ -29,6 +32,7 @@ from ethereum.ercs import IERC20
 
 MAX_KEYS: constant(uint256) = 64
 MAX_DEPTH: constant(uint256) = 32
+ROOTS_MODE: constant(uint8) = 1  # Governor.payout_mode: 0 the accumulator (RevenueShares), 1 Merkle roots
 HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 RECEIPT_TYPEHASH: constant(bytes32) = keccak256(
@@ -47,8 +51,18 @@ interface RevenueShares:
     def operator() -> address: view
     def token() -> address: view
 
+interface EntitlementRoots:
+    def fund(
+        settlement_id: bytes32, sources: DynArray[bytes32, MAX_KEYS], totals: DynArray[uint256, MAX_KEYS]
+    ) -> uint256: payable
+    def settled_total(source: bytes32) -> uint256: view
+    def revenue_shares() -> address: view
+    def governor() -> address: view
+    def token() -> address: view
+
 interface Governor:
     def refund_notice() -> uint256: view
+    def payout_mode() -> uint8: view
 
 struct Receipt:
     key: bytes32
@@ -95,6 +109,7 @@ event Settled:
 
 revenue_shares: public(address)
 governor: public(address)
+entitlement_roots: public(address)  # where settlements go while the Governor's payout mode is roots (1)
 token: public(address)  # empty: the chain's native coin; else RevenueShares' ERC-20
 
 holder: public(HashMap[bytes32, address])
@@ -111,14 +126,20 @@ domain_separator: public(bytes32)
 
 
 @deploy
-def __init__(revenue_shares: address, governor: address):
+def __init__(revenue_shares: address, governor: address, entitlement_roots: address):
     """
     @param revenue_shares The consortium's RevenueShares (which must name this vault as its vault).
-    @param governor The consortium's Governor (holds the refund notice).
+    @param governor The consortium's Governor (holds the refund notice and the payout mode).
+    @param entitlement_roots The consortium's EntitlementRoots (paid instead of RevenueShares in roots mode);
+           it must read the same RevenueShares and Governor and be paid in the same asset.
     """
     self.revenue_shares = revenue_shares
     self.governor = governor
+    self.entitlement_roots = entitlement_roots
     self.token = staticcall RevenueShares(revenue_shares).token()
+    roots: EntitlementRoots = EntitlementRoots(entitlement_roots)
+    assert staticcall roots.revenue_shares() == revenue_shares and staticcall roots.governor() == governor, "CreditVault: EntitlementRoots of another consortium"
+    assert staticcall roots.token() == self.token, "CreditVault: EntitlementRoots paid in another asset"
     self.domain_separator = keccak256(
         abi_encode(DOMAIN_TYPEHASH, keccak256("fairshare CreditVault"), keccak256("1"), chain.id, self)
     )
@@ -176,15 +197,21 @@ def _settle(key: bytes32, total: uint256, window_id: uint256, request: bytes32) 
 
 @internal
 def _pay_in(sid: bytes32, keys: DynArray[bytes32, MAX_KEYS], amounts: DynArray[uint256, MAX_KEYS], amount: uint256):
-    # RevenueShares' running totals for these sources grow by exactly what this vault settles now
+    # The sink's running totals for these sources grow by exactly what this vault settles now; the sink
+    # is read at each settlement, so a governed switch of the payout mode takes effect at once.
+    roots: bool = staticcall Governor(self.governor).payout_mode() == ROOTS_MODE
+    sink: address = self.entitlement_roots if roots else self.revenue_shares
     totals: DynArray[uint256, MAX_KEYS] = []
-    for i: uint256 in range(len(keys), bound=MAX_KEYS):
-        totals.append(staticcall RevenueShares(self.revenue_shares).settled_total(keys[i]) + amounts[i])
-    if self.token == empty(address):
-        extcall RevenueShares(self.revenue_shares).distribute(sid, keys, totals, value=amount)
+    for i: uint256 in range(len(keys), bound=MAX_KEYS):  # both sinks have the same settled_total(source)
+        totals.append(staticcall EntitlementRoots(sink).settled_total(keys[i]) + amounts[i])
+    value: uint256 = amount
+    if self.token != empty(address):
+        value = 0
+        assert extcall IERC20(self.token).approve(sink, amount, default_return_value=True), "CreditVault: approve failed"
+    if roots:
+        extcall EntitlementRoots(sink).fund(sid, keys, totals, value=value)
     else:
-        assert extcall IERC20(self.token).approve(self.revenue_shares, amount, default_return_value=True), "CreditVault: approve failed"
-        extcall RevenueShares(self.revenue_shares).distribute(sid, keys, totals)
+        extcall RevenueShares(sink).distribute(sid, keys, totals, value=value)
 
 
 @internal
@@ -287,7 +314,7 @@ def settle(
     @notice Settle keys up to running totals billed in a posted window's receipts; only the operator.
     @dev Each total must be one the operator signed (the request names the receipt; the audit checks it
          against the published window); each must grow and stay within the key's deposits. The growth
-         goes to RevenueShares.distribute in one call.
+         goes in one call to RevenueShares.distribute, or to EntitlementRoots.fund in roots mode.
     @param window_id The posted window the receipts are in.
     @param keys Keys to settle, at most 64, each once.
     @param totals Each key's running total billed.

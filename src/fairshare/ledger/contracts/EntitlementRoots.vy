@@ -66,7 +66,7 @@ interface RevenueShares:
     def paused() -> bool: view
     def treasury() -> address: view
     def treasury_cut_bps() -> uint256: view
-    def operator() -> address: view
+    def pays_in(account: address) -> bool: view
 
 interface TrainingLog:
     def oracle() -> address: view
@@ -455,7 +455,8 @@ def _request_key(epoch: uint256, proposal: uint256, account: address) -> bytes32
 def fund(settlement_id: bytes32, sources: DynArray[bytes32, MAX_SOURCES], totals: DynArray[uint256, MAX_SOURCES]) -> uint256:
     """
     @notice Pay the growth of each revenue source's running total to the payees of the next epoch to
-            close, after the treasury cut; only the operator (RevenueShares' governed operator).
+            close, after the treasury cut; only the operator or the CreditVault (the governed roles
+            RevenueShares.pays_in names), so no other contract can fund under a customer's key.
     @dev As RevenueShares.distribute: the amount is sum(totals[i] - settled_total[sources[i]]), each
          total must exceed what was settled for its source, so a replayed settlement reverts. Native
          coin: msg.value must equal the amount. ERC-20: pulled with transferFrom (approve it first),
@@ -465,7 +466,7 @@ def fund(settlement_id: bytes32, sources: DynArray[bytes32, MAX_SOURCES], totals
     @param totals Each source's running total billed, in the smallest unit of the payment asset.
     @return The amount funded.
     """
-    assert msg.sender == staticcall RevenueShares(self.revenue_shares).operator(), "EntitlementRoots: caller is not the operator"
+    assert staticcall RevenueShares(self.revenue_shares).pays_in(msg.sender), "EntitlementRoots: caller is not the operator or the vault"
     self._not_paused()
     assert len(sources) == len(totals), "EntitlementRoots: sources and totals differ in length"
     amount: uint256 = 0

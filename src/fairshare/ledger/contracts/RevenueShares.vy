@@ -228,6 +228,24 @@ def _split(
     )
 
 
+@internal
+@view
+def _pays_in(account: address) -> bool:
+    return account == self.operator or account == self.vault
+
+
+@external
+@view
+def pays_in(account: address) -> bool:
+    """
+    @notice Whether `account` may pay revenue in, here and into EntitlementRoots: the operator or the vault
+            (both governed roles), so no other contract can fund payouts under a customer's key.
+    @param account The caller to check.
+    @return True for the operator and the vault.
+    """
+    return self._pays_in(account)
+
+
 @external
 @view
 def paused() -> bool:
@@ -322,7 +340,7 @@ def distribute(
     @param totals Each source's running total billed, in the smallest unit of the payment asset.
     @return The amount distributed.
     """
-    assert msg.sender == self.operator or msg.sender == self.vault, "RevenueShares: caller is not the operator"
+    assert self._pays_in(msg.sender), "RevenueShares: caller is not the operator"
     self._not_paused()
     assert len(sources) == len(totals), "RevenueShares: sources and totals differ in length"
     amount: uint256 = 0
