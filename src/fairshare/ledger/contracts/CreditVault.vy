@@ -15,8 +15,9 @@
      vault pays it, so a receipt never settles twice, across a mode switch too.
      Receipts are EIP-712 signed in batches: a receipt is a leaf of a Merkle tree whose root the
      operator's key signs (one signature per group commit of the API). Each settlement window's batch
-     roots are themselves a Merkle tree whose root the operator posts here (`post_window`), so the evidence is public without revealing per-customer traffic. The operator
-     settles citing a posted window; if it stops, anyone settles a key from one published receipt, its
+     roots are themselves a Merkle tree whose root the operator posts here (`post_window`), so the
+     evidence is public without revealing per-customer traffic. The operator settles citing a posted
+     window; if it stops, anyone settles a key from one published receipt, its
      batch signature and its proofs (`settle_receipt`).
      The operator and receipt signer is RevenueShares' operator (a governed role); the refund notice is
      the Governor's `refund_notice` (proposal kind VAULT). Merkle pairs are hashed in sorted order; leaves
