@@ -66,8 +66,8 @@ def record_epoch(
     """Publish a round's scores as the next epoch, close it and settle its root; returns (epoch, close tx hash).
 
     ``params`` must fit an epoch record (2,048 bytes): the full round record lives in the run folder and its
-    hash goes on chain (see ``RoundRecorder``). Every scored account must be a member now: a member governance
-    removed stops the round with a ``LedgerError`` naming it, before anything is published.
+    hash goes on chain (see ``RoundRecorder``). Every scored account must be a member now (``train_run`` leaves
+    removed members out of training); otherwise a ``LedgerError`` names it before anything is published.
     """
     roots, operator = run.roots, run.chain.operator
     epoch = roots.open_epoch()

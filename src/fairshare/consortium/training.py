@@ -397,7 +397,20 @@ def train_run(
     if total <= 0:
         view.stage("Training", f"all {done} rounds are already recorded on chain; use --rounds N to train more")
         return []
-    remote = [m.name for m in run.record.members if not run.holds_key(m.name)]
+    members = [m for m in run.record.members if run.governance.is_member(m.address)]
+    removed = [m.name for m in run.record.members if m not in members]
+    if removed:
+        view.stage(
+            "Members removed by governance",
+            f"{', '.join(removed)}: not trained, valued or paid from round {done + 1} on (what they earned before "
+            "stays theirs to withdraw or claim)",
+        )
+    if len(members) < 2:
+        raise LearningError(
+            f"only {len(members)} of this run's members {'is' if len(members) == 1 else 'are'} admitted on chain "
+            "now; a federation needs at least two (governance can admit members: fairshare propose admit)"
+        )
+    remote = [m.name for m in members if not run.holds_key(m.name)]
     if grid is None and remote:
         raise LearningError(
             f"{', '.join(remote)} keep their account keys on their own machines, so only their own nodes can sign "
@@ -414,7 +427,7 @@ def train_run(
                 behaviour=behaviours[m.name],
                 key_path=run.keystore.path(run.key_name(m.name)) if run.holds_key(m.name) else None,
             )
-            for m in run.record.members
+            for m in members
         ],
         rounds=total,
         local_epochs=settings.local_epochs,
@@ -435,7 +448,7 @@ def train_run(
         reports.append(report)
         view.round_finished(report)
 
-    view.training_started(total, [m.name for m in run.record.members])
+    view.training_started(total, [m.name for m in members])
     if grid is None and runtime == "simulation":
         run_on_simulation_engine(spec, recorder, on_round=on_round, progress=view.progress)
     elif grid is None:
