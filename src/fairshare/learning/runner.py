@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,7 @@ __all__ = [
     "TrainingResult",
     "check_members",
     "node_settings",
+    "quiet_flower",
     "rounds_of",
     "run_federation",
 ]
@@ -175,6 +177,18 @@ def rounds_of(
     )
 
 
+@contextmanager
+def quiet_flower() -> Iterator[None]:
+    """Flower logs every round at INFO and warns about skipped client evaluation; fairshare's view shows rounds."""
+    flwr_log = logging.getLogger("flwr")
+    level = flwr_log.level
+    flwr_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        flwr_log.setLevel(level)
+
+
 def node_settings(member: MemberSpec) -> dict[str, str]:
     """What a member's node is started with (``--node-config`` on a SuperNode)."""
     return {
@@ -233,13 +247,7 @@ def run_federation(
     TaskIdentity.node_id = SUPERLINK_NODE_ID
     TaskIdentity.task_id = 1
     grid = InProcessGrid(clientapp.app, contexts, run_id, on_reply=progress)
-    flwr_log = logging.getLogger("flwr")
-    level = flwr_log.level
-    flwr_log.setLevel(logging.ERROR)  # Flower logs every round at INFO and warns about skipped client evaluation
-    try:
-        server_context = Context(run_id, SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={})
-        server(grid, server_context)
-    finally:
-        flwr_log.setLevel(level)
+    with quiet_flower():
+        server(grid, Context(run_id, SUPERLINK_NODE_ID, node_config={}, state=RecordDict(), run_config={}))
     final = results[-1].params if results else (spec.initial or spec.model.init_params(spec.seed))
     return TrainingResult(final, results)

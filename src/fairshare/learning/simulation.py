@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,7 +31,14 @@ from flwr.supercore.run import Run
 
 from fairshare.errors import LearningError
 from fairshare.learning import clientapp
-from fairshare.learning.runner import FederationSpec, TrainingResult, check_members, node_settings, rounds_of
+from fairshare.learning.runner import (
+    FederationSpec,
+    TrainingResult,
+    check_members,
+    node_settings,
+    quiet_flower,
+    rounds_of,
+)
 from fairshare.learning.serverapp import RoundResult, make_server_app
 from fairshare.learning.strategy import RoundHook
 
@@ -129,7 +135,7 @@ def run_on_simulation_engine(
     with tempfile.TemporaryDirectory(prefix="fairshare-simulation-") as folder:
         manifest = Path(folder) / "members.json"
         manifest.write_text(json.dumps([node_settings(m) for m in spec.members]))
-        with _environment({MEMBERS_ENV: str(manifest), **_RAY_QUIET}), _quiet():
+        with _environment({MEMBERS_ENV: str(manifest), **_RAY_QUIET}), quiet_flower():
             run_simulation(
                 server_app=make_server_app(main),
                 client_app=clientapp.app,
@@ -154,7 +160,7 @@ _RAY_QUIET = {"RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}  # Ray warns of a futur
 
 
 @contextmanager
-def _environment(values: dict[str, str]):  # type: ignore[no-untyped-def]
+def _environment(values: dict[str, str]) -> Iterator[None]:
     """Ray's worker processes inherit this process's environment when the engine starts them."""
     before = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -166,15 +172,3 @@ def _environment(values: dict[str, str]):  # type: ignore[no-untyped-def]
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-@contextmanager
-def _quiet():  # type: ignore[no-untyped-def]
-    """Flower logs every round at INFO; fairshare's own view shows the rounds."""
-    flwr_log = logging.getLogger("flwr")
-    level = flwr_log.level
-    flwr_log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        flwr_log.setLevel(level)
