@@ -103,7 +103,7 @@ def expected_nodes(run: Run) -> dict[int, str]:
             "whichever nodes connect; run `fairshare coordinator start` (it registers the admitted members' "
             "node keys) before training over the federation"
         )
-    admitted = [m.name for m in run.record.members if run.governance.is_member(m.address)]
+    admitted = [m.name for m in run.admitted_members()]
     missing = sorted(set(admitted) - set(nodes.values()))
     if missing:
         raise LearningError(

@@ -16,7 +16,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from fairshare.config import ConsortiumConfig, load_config
-from fairshare.consortium.workspace import RunPaths, RunRecord, latest_run, read_record
+from fairshare.consortium.workspace import MemberAccount, RunPaths, RunRecord, latest_run, read_record
 from fairshare.errors import ChainConnectionError, LedgerError
 from fairshare.governance import GovernanceClient
 from fairshare.ledger import Chain, Deployment, Keystore, LedgerClient, connect
@@ -88,6 +88,10 @@ class Run:
         owners = {m.address.lower(): m.name for m in self.record.members}
         owners[self.record.treasury.lower()] = "treasury"
         return owners.get(address.lower())
+
+    def admitted_members(self) -> list[MemberAccount]:
+        """This run's members the Governor admits now (run.json also keeps the ones governance removed)."""
+        return [m for m in self.record.members if self.governance.is_member(m.address)]
 
     def holds_key(self, member: str) -> bool:
         return member == "treasury" or not self.record.member(member).own_key

@@ -397,8 +397,9 @@ def train_run(
     if total <= 0:
         view.stage("Training", f"all {done} rounds are already recorded on chain; use --rounds N to train more")
         return []
-    members = [m for m in run.record.members if run.governance.is_member(m.address)]
-    removed = [m.name for m in run.record.members if m not in members]
+    members = run.admitted_members()
+    admitted = {m.name for m in members}
+    removed = [m.name for m in run.record.members if m.name not in admitted]
     if removed:
         view.stage(
             "Members removed by governance",
