@@ -124,15 +124,7 @@ def claim_all(run: Run, progress: Progress | None = None, only: str | None = Non
         amount, tx = 0, ""
         due = leaf.entitled - roots.claimed(member.address) if leaf is not None else 0
         if leaf is not None and due > 0:
-            receipt = run.chain.send(
-                run.chain.operator,
-                roots.contract,
-                "claim",
-                epoch,
-                tree.root,
-                tree.leaf_arg(leaf.index),
-                what=f"claim for {member.name}",
-            )
+            receipt = roots.send_claim(run.chain.operator, epoch, tree, leaf, what=f"claim for {member.name}")
             amount, tx = due, receipt["transactionHash"].to_0x_hex()
         done.append(Withdrawal(member.name, member.address, amount, tx))
         if progress is not None:

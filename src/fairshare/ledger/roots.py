@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import TxReceipt
 
 from fairshare.errors import LedgerError
 from fairshare.ledger.chain import Chain
@@ -21,6 +22,7 @@ from fairshare.ledger.entitlements import (
     CHUNK,
     EntitlementTree,
     EpochPublication,
+    Leaf,
     Standing,
     chunked,
     next_standing,
@@ -191,16 +193,13 @@ class RootsClient:
         if leaf is None:
             raise LedgerError(f"{account} has no entitlement in epoch {epoch}")
         due = leaf.entitled - self.claimed(account)
-        receipt = self.chain.send(
-            sender,
-            self.contract,
-            "claim",
-            epoch,
-            tree.root,
-            tree.leaf_arg(leaf.index),
-            what=f"claim by {account} in epoch {epoch}",
-        )
+        receipt = self.send_claim(sender, epoch, tree, leaf, what=f"claim by {account} in epoch {epoch}")
         return due, int(receipt["gasUsed"])
+
+    def send_claim(self, sender: LocalAccount, epoch: int, tree: EntitlementTree, leaf: Leaf, what: str) -> TxReceipt:
+        """The claim transaction for ``leaf`` against epoch ``epoch``'s root (built locally as ``tree``), signed
+        by ``sender`` (the payee, or anyone relaying it: the money goes to the leaf's account)."""
+        return self.chain.send(sender, self.contract, "claim", epoch, tree.root, tree.leaf_arg(leaf.index), what=what)
 
     # reads ------------------------------------------------------------------------------------------------
 
